@@ -1,0 +1,254 @@
+// Package data defines what a dataset yields (per-modality arrays and labels for train, validation and
+// test) and the registry datasets add themselves to. It does not depend on libtorch, so parsers and
+// generators can be tested and fuzzed without it.
+package data
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Modality describes one input stream.
+type Modality struct {
+	Name  string  // e.g. "audio", "m1"
+	Shape []int64 // per-sample shape, e.g. [48] or [1 28 28]
+}
+
+// Size is the number of values per sample.
+func (m Modality) Size() int {
+	n := 1
+	for _, d := range m.Shape {
+		n *= int(d)
+	}
+	return n
+}
+
+// Split holds one split in memory. X[m] is the row-major (N, Shape...) array of modality m.
+type Split struct {
+	X [][]float32
+	Y []int64
+	// Aux holds optional per-sample side information that is not an input (e.g. the raw bits and gate
+	// of a Boolean sample, or the interaction type of a synthetic sample), keyed by name.
+	Aux map[string][]int64
+}
+
+// Len is the number of samples.
+func (s *Split) Len() int { return len(s.Y) }
+
+// Set is a loaded dataset.
+type Set struct {
+	Name       string            // the registered name, e.g. "synthetic"
+	Params     map[string]string // every parameter that determines the bytes, defaults included
+	NumClasses int
+	Modalities []Modality
+	Train      *Split
+	Val        *Split
+	Test       *Split
+	SHA256     string // of what was read or generated; set by Finish
+}
+
+// Splits returns the splits in a fixed order with their names.
+func (s *Set) Splits() []NamedSplit {
+	return []NamedSplit{{"train", s.Train}, {"val", s.Val}, {"test", s.Test}}
+}
+
+// NamedSplit pairs a split with its name for messages.
+type NamedSplit struct {
+	Name  string
+	Split *Split
+}
+
+// Finish validates the set (shapes, label range, finite values, non-empty splits, every class in the
+// training split) and computes its checksum. Every dataset calls it before returning.
+func (s *Set) Finish() error {
+	if s.NumClasses < 2 {
+		return fmt.Errorf("dataset %s: %d classes; need at least 2", s.Name, s.NumClasses)
+	}
+	if len(s.Modalities) == 0 {
+		return fmt.Errorf("dataset %s: no modalities", s.Name)
+	}
+	h := sha256.New()
+	var buf [8]byte
+	for _, ns := range s.Splits() {
+		sp := ns.Split
+		if sp == nil || sp.Len() == 0 {
+			return fmt.Errorf("dataset %s: %s split is empty", s.Name, ns.Name)
+		}
+		if len(sp.X) != len(s.Modalities) {
+			return fmt.Errorf("dataset %s: %s split has %d modalities, want %d", s.Name, ns.Name, len(sp.X), len(s.Modalities))
+		}
+		n := sp.Len()
+		for m, mod := range s.Modalities {
+			if want := n * mod.Size(); len(sp.X[m]) != want {
+				return fmt.Errorf("dataset %s: %s split, modality %s: %d values for %d samples of shape %v (want %d)",
+					s.Name, ns.Name, mod.Name, len(sp.X[m]), n, mod.Shape, want)
+			}
+			for i, v := range sp.X[m] {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return fmt.Errorf("dataset %s: %s split, modality %s: non-finite value %v in sample %d",
+						s.Name, ns.Name, mod.Name, v, i/mod.Size())
+				}
+			}
+			for _, v := range sp.X[m] {
+				binary.LittleEndian.PutUint32(buf[:4], math.Float32bits(v))
+				h.Write(buf[:4])
+			}
+		}
+		for i, y := range sp.Y {
+			if y < 0 || y >= int64(s.NumClasses) {
+				return fmt.Errorf("dataset %s: %s split, sample %d: label %d out of range [0, %d)", s.Name, ns.Name, i, y, s.NumClasses)
+			}
+			binary.LittleEndian.PutUint64(buf[:], uint64(y))
+			h.Write(buf[:])
+		}
+	}
+	seen := make([]bool, s.NumClasses)
+	for _, y := range s.Train.Y {
+		seen[y] = true
+	}
+	for c, ok := range seen {
+		if !ok {
+			return fmt.Errorf("dataset %s: class %d is missing from the training split", s.Name, c)
+		}
+	}
+	s.SHA256 = hex.EncodeToString(h.Sum(nil))
+	return nil
+}
+
+// Options are what a dataset factory receives.
+type Options struct {
+	Params  map[string]string // from the dataset spec, e.g. "synthetic:mix=S" gives {"mix": "S"}
+	Seed    int64             // the cell's seed; generators and split shuffles derive from it unless a param fixes them
+	DataDir string            // root of real data (--data-dir or $BENCH_DATA_DIR); datasets look in DataDir/<name>
+}
+
+// Factory loads or generates a dataset.
+type Factory func(opt Options) (*Set, error)
+
+// Entry is a registered dataset.
+type Entry struct {
+	Name        string
+	Description string
+	Factory     Factory
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Entry{}
+)
+
+// Register adds a dataset; it panics on a duplicate name (a programming error, caught at start-up).
+func Register(name, description string, f Factory) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic("data: dataset registered twice: " + name)
+	}
+	registry[name] = Entry{Name: name, Description: description, Factory: f}
+}
+
+// Lookup finds a dataset by name; an unknown name is an error listing the known ones.
+func Lookup(name string) (Entry, error) {
+	mu.RLock()
+	defer mu.RUnlock()
+	e, ok := registry[name]
+	if !ok {
+		return Entry{}, fmt.Errorf("unknown dataset %q (known: %s)", name, strings.Join(namesLocked(), ", "))
+	}
+	return e, nil
+}
+
+// Entries lists the registered datasets sorted by name.
+func Entries() []Entry {
+	mu.RLock()
+	defer mu.RUnlock()
+	var out []Entry
+	for _, n := range namesLocked() {
+		out = append(out, registry[n])
+	}
+	return out
+}
+
+func namesLocked() []string {
+	var names []string
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ParseSpec splits a dataset spec "name:key=value,key=value" into its name and parameters.
+// Values may not contain ',' or '='.
+func ParseSpec(spec string) (string, map[string]string, error) {
+	name, rest, _ := strings.Cut(spec, ":")
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "", nil, fmt.Errorf("dataset spec %q: empty name", spec)
+	}
+	params := map[string]string{}
+	if strings.TrimSpace(rest) == "" {
+		return name, params, nil
+	}
+	for _, kv := range strings.Split(rest, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || v == "" || strings.Contains(v, "=") {
+			return "", nil, fmt.Errorf("dataset spec %q: %q is not key=value", spec, kv)
+		}
+		if _, dup := params[k]; dup {
+			return "", nil, fmt.Errorf("dataset spec %q: %q given twice", spec, k)
+		}
+		params[k] = v
+	}
+	return name, params, nil
+}
+
+// Load parses spec, finds the dataset and loads it.
+func Load(spec string, seed int64, dataDir string) (*Set, error) {
+	name, params, err := ParseSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	e, err := Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	s, err := e.Factory(Options{Params: params, Seed: seed, DataDir: dataDir})
+	if err != nil {
+		return nil, err
+	}
+	if s.SHA256 == "" {
+		if err := s.Finish(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// UnknownParams returns an error naming any key of params that is not in known.
+func UnknownParams(dataset string, params map[string]string, known ...string) error {
+	var bad []string
+	for k := range params {
+		found := false
+		for _, kk := range known {
+			if k == kk {
+				found = true
+			}
+		}
+		if !found {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return fmt.Errorf("dataset %s: unknown parameter(s) %s (known: %s)", dataset, strings.Join(bad, ", "), strings.Join(known, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+// Package store keeps one JSON record per finished cell of a sweep. It is the only thing the trainer
+// writes and the only thing reports read; it does not depend on libtorch.
+package store
+
+import "time"
+
+// SchemaVersion is bumped whenever a field changes meaning.
+const SchemaVersion = 1
+
+// Status of a finished cell.
+const (
+	StatusOK       = "ok"       // trained to the end; metrics are valid
+	StatusDiverged = "diverged" // loss became NaN or infinite; Reason names the epoch
+	StatusFailed   = "failed"   // an error ended the cell; Reason says which
+)
+
+// Record is everything one cell (method × dataset × encoder × seed) produced.
+type Record struct {
+	Schema int    `json:"schema"`
+	Key    string `json:"key"`    // content key of the cell (see bench.CellKey); also the file name
+	Status string `json:"status"` // StatusOK, StatusDiverged or StatusFailed
+	Reason string `json:"reason,omitempty"`
+
+	Method       string            `json:"method"`        // registered name, e.g. "joint"
+	Label        string            `json:"label"`         // row label in tables: the method plus non-default params, e.g. "joint[fusion=mlp]"
+	MethodParams map[string]string `json:"method_params"` // every hyper-parameter value used, defaults included
+
+	Dataset       string            `json:"dataset"` // as named on the command line, e.g. "synthetic:mix=S"
+	DatasetParams map[string]string `json:"dataset_params"`
+	DatasetSHA256 string            `json:"dataset_sha256"`
+	NumClasses    int               `json:"num_classes"`
+
+	Encoder       string            `json:"encoder"`
+	EncoderParams map[string]string `json:"encoder_params"`
+
+	Seed      int64       `json:"seed"`
+	Train     TrainConfig `json:"train"`
+	Selection string      `json:"selection"` // model-selection protocol, e.g. "best-val-acc"
+
+	Curves    []EpochStats `json:"curves"`
+	BestEpoch int          `json:"best_epoch"`
+	Val       Metrics      `json:"val"`
+	Test      Metrics      `json:"test"`
+
+	WallSeconds float64   `json:"wall_seconds"`
+	Device      string    `json:"device"`
+	Versions    Versions  `json:"versions"`
+	Finished    time.Time `json:"finished"`
+}
+
+// TrainConfig is the optimisation protocol shared by every method of a sweep.
+type TrainConfig struct {
+	Optimizer   string  `json:"optimizer"`
+	LR          float64 `json:"lr"`
+	Momentum    float64 `json:"momentum"`
+	WeightDecay float64 `json:"weight_decay"`
+	BatchSize   int     `json:"batch_size"`
+	Epochs      int     `json:"epochs"`
+	Threads     int     `json:"threads"`
+}
+
+// EpochStats is one point of the training curves.
+type EpochStats struct {
+	Epoch     int     `json:"epoch"` // 1-based
+	TrainLoss float64 `json:"train_loss"`
+	ValLoss   float64 `json:"val_loss"`
+	ValAcc    float64 `json:"val_acc"`
+	ValF1     float64 `json:"val_f1"`
+}
+
+// Metrics of one split at the selected epoch.
+type Metrics struct {
+	Acc     float64 `json:"acc"`
+	MacroF1 float64 `json:"macro_f1"`
+	Loss    float64 `json:"loss"`
+	// PerModality holds the accuracy of each unimodal output where the method has one, keyed by modality name.
+	PerModality map[string]float64 `json:"per_modality,omitempty"`
+	// Extra holds method-specific readouts (e.g. DMI's R/U1/U2/S), keyed by name.
+	Extra map[string]float64 `json:"extra,omitempty"`
+}
+
+// Versions identifies the software that produced a record.
+type Versions struct {
+	Harness  string `json:"harness"`
+	Go       string `json:"go"`
+	Gotch    string `json:"gotch"`
+	Libtorch string `json:"libtorch"`
+	Git      string `json:"git,omitempty"`
+}
