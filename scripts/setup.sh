@@ -43,7 +43,7 @@ for f in lib/libtorch_cpu.so lib/libc10.so include/torch/csrc/api/include/torch/
   fi
 done
 
-version=$(sed -n 's/^#define TORCH_VERSION "\(.*\)"/\1/p' "$libtorch/include/torch/csrc/api/include/torch/version.h" 2>/dev/null || true)
+version=""
 if [[ -z "$version" ]]; then
   maj=$(sed -n 's/^#define TORCH_VERSION_MAJOR \([0-9]*\)/\1/p' "$libtorch/include/torch/csrc/api/include/torch/version.h")
   min=$(sed -n 's/^#define TORCH_VERSION_MINOR \([0-9]*\)/\1/p' "$libtorch/include/torch/csrc/api/include/torch/version.h")

@@ -11,7 +11,8 @@ import (
 	"math"
 	"sort"
 	"strings"
-	"sync"
+
+	"github.com/mmfusion/bench/bench/registry"
 )
 
 // Modality describes one input stream.
@@ -131,58 +132,11 @@ type Options struct {
 // Factory loads or generates a dataset.
 type Factory func(opt Options) (*Set, error)
 
-// Entry is a registered dataset.
-type Entry struct {
-	Name        string
-	Description string
-	Factory     Factory
-}
+// Datasets is the dataset registry; each dataset file adds itself in init.
+var Datasets = registry.New[Factory]("dataset")
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]Entry{}
-)
-
-// Register adds a dataset; it panics on a duplicate name (a programming error, caught at start-up).
-func Register(name, description string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := registry[name]; dup {
-		panic("data: dataset registered twice: " + name)
-	}
-	registry[name] = Entry{Name: name, Description: description, Factory: f}
-}
-
-// Lookup finds a dataset by name; an unknown name is an error listing the known ones.
-func Lookup(name string) (Entry, error) {
-	mu.RLock()
-	defer mu.RUnlock()
-	e, ok := registry[name]
-	if !ok {
-		return Entry{}, fmt.Errorf("unknown dataset %q (known: %s)", name, strings.Join(namesLocked(), ", "))
-	}
-	return e, nil
-}
-
-// Entries lists the registered datasets sorted by name.
-func Entries() []Entry {
-	mu.RLock()
-	defer mu.RUnlock()
-	var out []Entry
-	for _, n := range namesLocked() {
-		out = append(out, registry[n])
-	}
-	return out
-}
-
-func namesLocked() []string {
-	var names []string
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+// Register adds a dataset under name with a one-line description.
+func Register(name, description string, f Factory) { Datasets.Register(name, description, f) }
 
 // ParseSpec splits a dataset spec "name:key=value,key=value" into its name and parameters.
 // Values may not contain ',' or '='.
@@ -216,11 +170,11 @@ func Load(spec string, seed int64, dataDir string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := Lookup(name)
+	e, err := Datasets.Lookup(name)
 	if err != nil {
 		return nil, err
 	}
-	s, err := e.Factory(Options{Params: params, Seed: seed, DataDir: dataDir})
+	s, err := e.Value(Options{Params: params, Seed: seed, DataDir: dataDir})
 	if err != nil {
 		return nil, err
 	}

@@ -20,3 +20,36 @@ func TestSeedAndThreads(t *testing.T) {
 		t.Fatal("same seed gave different numbers")
 	}
 }
+
+func TestLibtorchInfo(t *testing.T) {
+	_ = ts.MustOnes([]int64{1}, gotch.Float, gotch.CPU) // make sure libtorch is loaded
+	if LibtorchPath() == "" {
+		t.Fatal("libtorch_cpu.so not found in /proc/self/maps")
+	}
+	if v := LibtorchVersion(); v == "unknown" {
+		t.Fatalf("libtorch version unknown (path %s)", LibtorchPath())
+	}
+	if d, err := ResolveDevice("cpu"); err != nil || DeviceName(d) != "cpu" {
+		t.Fatalf("ResolveDevice(cpu) = %v, %v", d, err)
+	}
+	if _, err := ResolveDevice("tpu"); err == nil {
+		t.Fatal("ResolveDevice(tpu) accepted")
+	}
+}
+
+func TestScopeFreesTensors(t *testing.T) {
+	s := NewScope()
+	x := s.T(ts.MustOnes([]int64{3}, gotch.Float, gotch.CPU))
+	y := s.T(x.MustMulScalar(ts.FloatScalar(2), false))
+	kept := s.Keep(s.T(y.MustSum(gotch.Float, false)))
+	if s.Len() != 2 {
+		t.Fatalf("scope holds %d tensors, want 2", s.Len())
+	}
+	s.Drop()
+	if x.Ctensor() != nil || y.Ctensor() != nil {
+		t.Fatal("tensors still hold C memory after Drop")
+	}
+	if v := kept.Float64Values()[0]; v != 6 {
+		t.Fatalf("kept tensor = %v, want 6", v)
+	}
+}

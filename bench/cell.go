@@ -1,0 +1,78 @@
+package bench
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/mmfusion/bench/bench/store"
+)
+
+// Version is the harness version, part of every cell key: a change that alters results bumps it.
+const Version = "0.1.0"
+
+// Selection is the model-selection protocol: the epoch with the best validation accuracy (earliest on
+// ties) is restored and evaluated once on the test split. The test split is never used for selection.
+const Selection = "best-val-acc"
+
+// Cell is one unit of a sweep: a method on a dataset with an encoder and a seed.
+type Cell struct {
+	Method        string
+	MethodParams  Params
+	Dataset       string // spec as given, e.g. "synthetic:mix=S"
+	Encoder       string
+	EncoderParams Params
+	Seed          int64
+	Train         store.TrainConfig
+}
+
+// Label is the row label in tables: the method plus its non-default hyper-parameters.
+func (c *Cell) Label() string {
+	nd := c.MethodParams.NonDefault()
+	if len(nd) == 0 {
+		return c.Method
+	}
+	return c.Method + "[" + strings.Join(nd, ",") + "]"
+}
+
+// keyFields are what determine a cell's result; their hash is the cell key.
+type keyFields struct {
+	Method        string            `json:"method"`
+	MethodParams  map[string]string `json:"method_params"`
+	Dataset       string            `json:"dataset"`
+	DatasetSHA256 string            `json:"dataset_sha256"`
+	Encoder       string            `json:"encoder"`
+	EncoderParams map[string]string `json:"encoder_params"`
+	Seed          int64             `json:"seed"`
+	Epochs        int               `json:"epochs"`
+	LR            float64           `json:"lr"`
+	Momentum      float64           `json:"momentum"`
+	WeightDecay   float64           `json:"weight_decay"`
+	BatchSize     int               `json:"batch_size"`
+	Selection     string            `json:"selection"`
+	Version       string            `json:"version"`
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9.=+-]+`)
+
+// Key is the content key of the cell: a readable prefix and a hash of everything that determines
+// the result (the dataset by its checksum, so a changed file or generator gives a new key). Thread
+// counts and the device are not part of it: they change speed, not what is computed.
+func (c *Cell) Key(datasetSHA256 string) string {
+	kf := keyFields{
+		Method: c.Method, MethodParams: c.MethodParams.Map(), Dataset: c.Dataset, DatasetSHA256: datasetSHA256,
+		Encoder: c.Encoder, EncoderParams: c.EncoderParams.Map(), Seed: c.Seed,
+		Epochs: c.Train.Epochs, LR: c.Train.LR, Momentum: c.Train.Momentum, WeightDecay: c.Train.WeightDecay,
+		BatchSize: c.Train.BatchSize, Selection: Selection, Version: Version,
+	}
+	b, _ := json.Marshal(kf) // maps marshal with sorted keys: canonical
+	sum := sha256.Sum256(b)
+	prefix := unsafeChars.ReplaceAllString(fmt.Sprintf("%s_%s_%s_s%d", c.Method, c.Dataset, c.Encoder, c.Seed), "-")
+	if len(prefix) > 80 {
+		prefix = prefix[:80]
+	}
+	return prefix + "_" + hex.EncodeToString(sum[:8])
+}

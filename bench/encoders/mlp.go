@@ -1,0 +1,58 @@
+// Package encoders holds the per-modality feature extractors shared by every method. Each file
+// registers one encoder in init.
+package encoders
+
+import (
+	"fmt"
+
+	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/data"
+	"github.com/mmfusion/bench/bench/layers"
+	"github.com/mmfusion/bench/bench/torchrt"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+func init() {
+	bench.Encoders.Register("mlp", "fully connected layers with ReLU over the flattened input (default for vector data)", bench.EncoderSpec{
+		Params: []bench.ParamSpec{
+			{Name: "hidden", Default: "128", Kind: "int", Help: "width of every hidden layer (= feature size)"},
+			{Name: "layers", Default: "2", Kind: "int", Help: "number of Linear+ReLU layers"},
+		},
+		New: newMLP,
+	})
+}
+
+// MLP is layers × (Linear → ReLU) over the flattened input; its feature is the last layer's output.
+type MLP struct {
+	layers []*layers.Linear
+	out    int64
+}
+
+func newMLP(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
+	hidden, depth := int64(params.Int("hidden")), params.Int("layers")
+	if hidden < 1 || depth < 1 {
+		return nil, fmt.Errorf("mlp: hidden=%d, layers=%d: both must be ≥ 1", hidden, depth)
+	}
+	in := int64(mod.Size())
+	e := &MLP{out: hidden}
+	for i := 0; i < depth; i++ {
+		e.layers = append(e.layers, layers.NewLinear(p.Sub(fmt.Sprint(i)), in, hidden))
+		in = hidden
+	}
+	return e, nil
+}
+
+// OutDim is the feature size.
+func (e *MLP) OutDim() int64 { return e.out }
+
+// Forward flattens x to (B, -1) and applies the layers.
+func (e *MLP) Forward(s *torchrt.Scope, x *ts.Tensor, train bool) *ts.Tensor {
+	if x.MustSize()[0] > 0 && x.Dim() != 2 {
+		x = s.T(x.MustFlatten(1, -1, false))
+	}
+	for _, l := range e.layers {
+		x = s.T(l.Forward(s, x).MustRelu(false))
+	}
+	return x
+}

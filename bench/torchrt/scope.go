@@ -1,0 +1,48 @@
+package torchrt
+
+import (
+	"github.com/sugarme/gotch/ts"
+)
+
+// Scope collects the tensors created during one step so that they are all freed when the step ends.
+// gotch tensors own C memory the Go garbage collector cannot see; leaving them to finalizers makes
+// resident memory grow with the step count. Every op result inside a step goes through T:
+//
+//	s := torchrt.NewScope()
+//	defer s.Drop()
+//	h := s.T(x.MustRelu(false))
+type Scope struct {
+	tensors []*ts.Tensor
+}
+
+// NewScope returns an empty scope.
+func NewScope() *Scope { return &Scope{tensors: make([]*ts.Tensor, 0, 64)} }
+
+// T registers t for freeing at Drop and returns it.
+func (s *Scope) T(t *ts.Tensor) *ts.Tensor {
+	s.tensors = append(s.tensors, t)
+	return t
+}
+
+// Len is the number of tensors held.
+func (s *Scope) Len() int { return len(s.tensors) }
+
+// Drop frees every registered tensor. The scope can be reused afterwards.
+func (s *Scope) Drop() {
+	for i, t := range s.tensors {
+		t.MustDrop()
+		s.tensors[i] = nil
+	}
+	s.tensors = s.tensors[:0]
+}
+
+// Keep removes t from the scope so that it outlives Drop; the caller then owns it.
+func (s *Scope) Keep(t *ts.Tensor) *ts.Tensor {
+	for i := len(s.tensors) - 1; i >= 0; i-- {
+		if s.tensors[i] == t {
+			s.tensors = append(s.tensors[:i], s.tensors[i+1:]...)
+			break
+		}
+	}
+	return t
+}

@@ -1,0 +1,292 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/mmfusion/bench/bench/data"
+	"github.com/mmfusion/bench/bench/store"
+	"github.com/mmfusion/bench/bench/torchrt"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+// buildMu serialises seeding and model construction: libtorch's global generator is shared by the
+// process, so two cells initialising at once would interleave their draws and lose determinism.
+var buildMu sync.Mutex
+
+// ErrDiverged marks a cell whose training loss became NaN or infinite.
+var ErrDiverged = errors.New("training diverged")
+
+// Progress receives one line of news per epoch.
+type Progress func(ep store.EpochStats)
+
+// splitTensors is a split held on the device.
+type splitTensors struct {
+	X []*ts.Tensor
+	Y *ts.Tensor
+	n int
+}
+
+func toDevice(sp *data.Split, mods []data.Modality, dev gotch.Device) *splitTensors {
+	st := &splitTensors{n: sp.Len()}
+	for m, mod := range mods {
+		shape := append([]int64{int64(sp.Len())}, mod.Shape...)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(sp.X[m]))), len(sp.X[m])*4)
+		st.X = append(st.X, ts.MustOfDataSize(b, shape, gotch.Float).MustTo(dev, true))
+	}
+	yb := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(sp.Y))), len(sp.Y)*8)
+	st.Y = ts.MustOfDataSize(yb, []int64{int64(sp.Len())}, gotch.Int64).MustTo(dev, true)
+	return st
+}
+
+func (st *splitTensors) drop() {
+	for _, x := range st.X {
+		x.MustDrop()
+	}
+	st.Y.MustDrop()
+}
+
+// batch gathers the rows idx of the split; the tensors belong to s.
+func (st *splitTensors) batch(s *torchrt.Scope, idx []int64, dev gotch.Device) *Batch {
+	ib := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(idx))), len(idx)*8)
+	it := s.T(ts.MustOfDataSize(ib, []int64{int64(len(idx))}, gotch.Int64))
+	if dev.IsCuda() {
+		it = s.T(it.MustTo(dev, false))
+	}
+	b := &Batch{Y: s.T(st.Y.MustIndexSelect(0, it, false)), Index: idx}
+	for _, x := range st.X {
+		b.X = append(b.X, s.T(x.MustIndexSelect(0, it, false)))
+	}
+	return b
+}
+
+// Run holds a built model ready to train.
+type Run struct {
+	Cell     *Cell
+	Set      *data.Set
+	Device   gotch.Device
+	VS       *nn.VarStore
+	Method   Method
+	Encoders []Encoder
+}
+
+// Build seeds libtorch and constructs the encoders and the method for the cell.
+func Build(c *Cell, set *data.Set, dev gotch.Device) (*Run, error) {
+	mspec, err := Methods.Lookup(c.Method)
+	if err != nil {
+		return nil, err
+	}
+	espec, err := Encoders.Lookup(c.Encoder)
+	if err != nil {
+		return nil, err
+	}
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	torchrt.ManualSeed(c.Seed)
+	vs := nn.NewVarStore(dev)
+	r := &Run{Cell: c, Set: set, Device: dev, VS: vs}
+	for m, mod := range set.Modalities {
+		enc, err := espec.Value.New(vs.Root().Sub(fmt.Sprintf("enc%d", m)), mod, c.EncoderParams)
+		if err != nil {
+			return nil, fmt.Errorf("encoder %s for modality %s: %w", c.Encoder, mod.Name, err)
+		}
+		r.Encoders = append(r.Encoders, enc)
+	}
+	env := &Env{Path: vs.Root().Sub("method"), Encoders: r.Encoders, Modalities: set.Modalities,
+		NumClasses: int64(set.NumClasses), Params: c.MethodParams, Device: dev}
+	if r.Method, err = mspec.Value.New(env); err != nil {
+		return nil, fmt.Errorf("method %s: %w", c.Method, err)
+	}
+	return r, nil
+}
+
+// evalResult is what one pass over a split gives.
+type evalResult struct {
+	loss    float64
+	pred    []int64
+	perMod  [][]int64 // nil entries where the method has no unimodal output
+	targets []int64
+}
+
+const evalBatch = 512
+
+func (r *Run) evaluate(st *splitTensors) evalResult {
+	res := evalResult{}
+	s := torchrt.NewScope()
+	defer s.Drop()
+	var lossSum float64
+	ts.NoGrad(func() {
+		for start := 0; start < st.n; start += evalBatch {
+			n := min(evalBatch, st.n-start)
+			idx := make([]int64, n)
+			for i := range idx {
+				idx[i] = int64(start + i)
+			}
+			b := st.batch(s, idx, r.Device)
+			loss, out := r.Method.Forward(s, b, false)
+			lossSum += loss.Float64Values()[0] * float64(n)
+			res.pred = append(res.pred, argmax(s, out.Fused)...)
+			if res.perMod == nil {
+				res.perMod = make([][]int64, len(r.Set.Modalities))
+			}
+			for m, l := range out.PerModality {
+				if l != nil {
+					res.perMod[m] = append(res.perMod[m], argmax(s, l)...)
+				}
+			}
+			res.targets = append(res.targets, b.Y.Int64Values()...)
+			s.Drop()
+		}
+	})
+	res.loss = lossSum / float64(st.n)
+	return res
+}
+
+func argmax(s *torchrt.Scope, logits *ts.Tensor) []int64 {
+	a := s.T(logits.MustArgmax([]int64{1}, false, false))
+	if a.MustDevice().IsCuda() {
+		a = s.T(a.MustTo(gotch.CPU, false))
+	}
+	out := make([]int64, a.Numel())
+	a.MustCopyData(out, a.Numel())
+	return out
+}
+
+func (r *Run) metrics(e evalResult) store.Metrics {
+	m := store.Metrics{Acc: Accuracy(e.pred, e.targets), MacroF1: MacroF1(e.pred, e.targets, r.Set.NumClasses), Loss: e.loss}
+	for i, p := range e.perMod {
+		if len(p) == len(e.targets) {
+			if m.PerModality == nil {
+				m.PerModality = map[string]float64{}
+			}
+			m.PerModality[r.Set.Modalities[i].Name] = Accuracy(p, e.targets)
+		}
+	}
+	return m
+}
+
+// snapshot copies every variable (parameters and buffers) so the best epoch can be restored.
+func snapshot(vs *nn.VarStore) map[string]*ts.Tensor {
+	out := map[string]*ts.Tensor{}
+	ts.NoGrad(func() {
+		for name, v := range vs.Variables() {
+			c := v.MustZerosLike(false)
+			c.Copy_(&v)
+			out[name] = c
+		}
+	})
+	return out
+}
+
+func restore(vs *nn.VarStore, snap map[string]*ts.Tensor) {
+	ts.NoGrad(func() {
+		for name, v := range vs.Variables() {
+			v.Copy_(snap[name])
+		}
+	})
+}
+
+func dropAll(m map[string]*ts.Tensor) {
+	for _, t := range m {
+		t.MustDrop()
+	}
+}
+
+// Train runs the cell's epochs on the training split, selects the epoch with the best validation
+// accuracy, restores it and evaluates it once on the test split. The returned record has every field
+// but the key and versions filled in. A diverged run returns the record with StatusDiverged and
+// ErrDiverged; a cancelled context returns ctx.Err().
+func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progress Progress) (*store.Record, error) {
+	// libtorch's grad mode and OpenMP thread count are per OS thread: keep this cell on one.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if c.Train.Threads > 0 {
+		torchrt.SetNumThreads(c.Train.Threads)
+	}
+	began := time.Now()
+	r, err := Build(c, set, dev)
+	if err != nil {
+		return nil, err
+	}
+	defer r.VS.Destroy()
+
+	train := toDevice(set.Train, set.Modalities, dev)
+	defer train.drop()
+	val := toDevice(set.Val, set.Modalities, dev)
+	defer val.drop()
+
+	opt, err := nn.NewSGDConfig(c.Train.Momentum, 0, c.Train.WeightDecay, false).Build(r.VS, c.Train.LR)
+	if err != nil {
+		return nil, fmt.Errorf("optimizer: %w", err)
+	}
+	rec := &store.Record{
+		Method: c.Method, Label: c.Label(), MethodParams: c.MethodParams.Map(),
+		Dataset: c.Dataset, DatasetParams: set.Params, DatasetSHA256: set.SHA256, NumClasses: set.NumClasses,
+		Encoder: c.Encoder, EncoderParams: c.EncoderParams.Map(), Seed: c.Seed, Train: c.Train,
+		Selection: Selection, Device: torchrt.DeviceName(dev), Status: store.StatusOK,
+	}
+	order := rand.New(rand.NewPCG(uint64(c.Seed), 0xda7a))
+	perm := make([]int64, train.n)
+	for i := range perm {
+		perm[i] = int64(i)
+	}
+	var best map[string]*ts.Tensor
+	defer func() { dropAll(best) }()
+	bestAcc := -1.0
+	s := torchrt.NewScope()
+	defer s.Drop()
+	for epoch := 1; epoch <= c.Train.Epochs; epoch++ {
+		order.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		var lossSum float64
+		for start := 0; start < train.n; start += c.Train.BatchSize {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			idx := perm[start:min(start+c.Train.BatchSize, train.n)]
+			b := train.batch(s, idx, dev)
+			loss, _ := r.Method.Forward(s, b, true)
+			lv := loss.Float64Values()[0]
+			if math.IsNaN(lv) || math.IsInf(lv, 0) {
+				rec.Status = store.StatusDiverged
+				rec.Reason = fmt.Sprintf("loss %v at epoch %d, step %d", lv, epoch, start/c.Train.BatchSize+1)
+				rec.WallSeconds = time.Since(began).Seconds()
+				return rec, ErrDiverged
+			}
+			lossSum += lv * float64(len(idx))
+			opt.MustZeroGrad()
+			loss.MustBackward()
+			opt.MustStep()
+			s.Drop()
+		}
+		ev := r.evaluate(val)
+		vm := r.metrics(ev)
+		es := store.EpochStats{Epoch: epoch, TrainLoss: lossSum / float64(train.n), ValLoss: vm.Loss, ValAcc: vm.Acc, ValF1: vm.MacroF1}
+		rec.Curves = append(rec.Curves, es)
+		if progress != nil {
+			progress(es)
+		}
+		if vm.Acc > bestAcc {
+			bestAcc = vm.Acc
+			dropAll(best)
+			best = snapshot(r.VS)
+			rec.BestEpoch = epoch
+			rec.Val = vm
+		}
+	}
+	restore(r.VS, best)
+	test := toDevice(set.Test, set.Modalities, dev)
+	defer test.drop()
+	rec.Test = r.metrics(r.evaluate(test))
+	rec.WallSeconds = time.Since(began).Seconds()
+	rec.Finished = time.Now().UTC()
+	return rec, nil
+}

@@ -1,0 +1,67 @@
+// Command bench trains multimodal fusion methods on shared encoders across datasets and seeds, stores
+// one record per cell, and prints leaderboards. Run `bench help` for the commands.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	_ "github.com/mmfusion/bench/bench/encoders" // registers encoders
+	_ "github.com/mmfusion/bench/datasets"       // registers datasets
+	_ "github.com/mmfusion/bench/methods"        // registers methods
+)
+
+// usageError marks bad input on the command line: exit code 2.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+const help = `bench: a benchmark harness for multimodal fusion methods
+
+usage: bench <command> [flags]
+
+commands:
+  run        train methods × datasets × encoders × seeds and print a leaderboard
+  list       list registered methods, datasets and encoders with their parameters
+  version    print harness, Go, gotch and libtorch versions and the device
+  help       this text
+
+Run 'bench <command> -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, help)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(args[1:])
+	case "list":
+		err = cmdList(args[1:])
+	case "version", "--version", "-version":
+		err = cmdVersion(args[1:])
+	case "help", "-h", "--help":
+		fmt.Print(help)
+		return 0
+	default:
+		err = usagef("unknown command %q (run 'bench help')", args[0])
+	}
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}

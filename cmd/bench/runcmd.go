@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/store"
+	"github.com/mmfusion/bench/bench/sweep"
+
+)
+
+// listFlag collects repeatable, comma-separated values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseSeeds reads "N" (seeds 1..N) or a list "1,5,9".
+func parseSeeds(s string) ([]int64, error) {
+	if !strings.Contains(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--seeds %q: want a positive count N (seeds 1..N) or a list like 1,2,7", s)
+		}
+		seeds := make([]int64, n)
+		for i := range seeds {
+			seeds[i] = int64(i + 1)
+		}
+		return seeds, nil
+	}
+	var seeds []int64
+	seen := map[int64]bool{}
+	for _, p := range splitList(s) {
+		v, err := strconv.ParseInt(p, 10, 64)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("--seeds %q: %q is not a non-negative integer", s, p)
+		}
+		if seen[v] {
+			return nil, fmt.Errorf("--seeds %q: seed %d given twice", s, v)
+		}
+		seen[v] = true
+		seeds = append(seeds, v)
+	}
+	return seeds, nil
+}
+
+func cmdRun(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	methods := fs.String("methods", "all", "comma-separated method names, or all")
+	datasets := fs.String("dataset", "synthetic", "comma-separated dataset specs, e.g. synthetic:mix=0.5R+0.5S")
+	encoders := fs.String("encoder", "mlp", "comma-separated encoder names")
+	seeds := fs.String("seeds", "3", "number of seeds N (runs seeds 1..N) or a list like 1,2,7")
+	var sets listFlag
+	fs.Var(&sets, "set", "hyper-parameter override OWNER.KEY=VALUE (repeatable), e.g. joint.fusion=mlp or mlp.hidden=64")
+	epochs := fs.Int("epochs", 30, "training epochs")
+	batch := fs.Int("batch-size", 64, "batch size")
+	lr := fs.Float64("lr", 0.01, "SGD learning rate")
+	momentum := fs.Float64("momentum", 0.9, "SGD momentum")
+	wd := fs.Float64("weight-decay", 1e-4, "SGD weight decay")
+	jobs := fs.Int("jobs", 0, "cells trained at once (0 = number of cores)")
+	threads := fs.Int("threads", 0, "libtorch intra-op threads per cell (0 = cores / jobs)")
+	device := fs.String("device", "cpu", "auto, cpu, cuda or cuda:N")
+	results := fs.String("results", "results", "results store directory")
+	dataDir := fs.String("data-dir", os.Getenv("BENCH_DATA_DIR"), "root of real datasets (default $BENCH_DATA_DIR, else ../shared/data)")
+	force := fs.Bool("force", false, "rerun cells already in the store")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("run: unexpected argument %q", fs.Arg(0))
+	}
+	seedList, err := parseSeeds(*seeds)
+	if err != nil {
+		return usageError{err}
+	}
+	setMap, err := bench.ParseSets(sets)
+	if err != nil {
+		return usageError{err}
+	}
+	opt := sweep.Options{
+		Methods: splitList(*methods), Datasets: splitList(*datasets), Encoders: splitList(*encoders),
+		Seeds: seedList, Sets: setMap, Jobs: *jobs, Device: *device, DataDir: *dataDir, Force: *force,
+		Train: store.TrainConfig{Optimizer: "sgd", LR: *lr, Momentum: *momentum, WeightDecay: *wd,
+			BatchSize: *batch, Epochs: *epochs, Threads: *threads},
+	}
+	st, err := store.Open(*results)
+	if err != nil {
+		return err
+	}
+	plan, err := sweep.Plan(opt, st)
+	if err != nil {
+		return usageError{err}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sum, runErr := sweep.Run(ctx, plan, opt, st, os.Stderr)
+	fmt.Fprintf(os.Stderr, "done: %d trained, %d skipped (already in %s), %d diverged, %d failed, in %s\n",
+		sum.Ran, sum.Skipped, *results, sum.Diverged, sum.Failed, sum.Wall.Round(1e8))
+	if runErr != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: finished cells are kept in %s; rerun the same command to finish the rest", *results)
+		}
+		return runErr
+	}
+	var recs []*store.Record
+	for _, p := range plan {
+		r, err := st.Get(p.Key)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r)
+	}
+	for _, r := range recs { fmt.Println(r.Label, r.Dataset, r.Seed, r.Test.Acc, r.Test.PerModality) }; return nil
+}
