@@ -29,15 +29,16 @@ var ErrDiverged = errors.New("training diverged")
 // Progress receives one line of news per epoch.
 type Progress func(ep store.EpochStats)
 
-// splitTensors is a split held on the device.
-type splitTensors struct {
+// SplitTensors is a split held on the device.
+type SplitTensors struct {
 	X []*ts.Tensor
 	Y *ts.Tensor
 	n int
 }
 
-func toDevice(sp *data.Split, mods []data.Modality, dev gotch.Device) *splitTensors {
-	st := &splitTensors{n: sp.Len()}
+// SplitOnDevice copies a split to the device.
+func SplitOnDevice(sp *data.Split, mods []data.Modality, dev gotch.Device) *SplitTensors {
+	st := &SplitTensors{n: sp.Len()}
 	for m, mod := range mods {
 		shape := append([]int64{int64(sp.Len())}, mod.Shape...)
 		b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(sp.X[m]))), len(sp.X[m])*4)
@@ -48,15 +49,16 @@ func toDevice(sp *data.Split, mods []data.Modality, dev gotch.Device) *splitTens
 	return st
 }
 
-func (st *splitTensors) drop() {
+// Drop frees the tensors.
+func (st *SplitTensors) Drop() {
 	for _, x := range st.X {
 		x.MustDrop()
 	}
 	st.Y.MustDrop()
 }
 
-// batch gathers the rows idx of the split; the tensors belong to s.
-func (st *splitTensors) batch(s *torchrt.Scope, idx []int64, dev gotch.Device) *Batch {
+// Batch gathers the rows idx of the split; the tensors belong to s.
+func (st *SplitTensors) Batch(s *torchrt.Scope, idx []int64, dev gotch.Device) *Batch {
 	ib := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(idx))), len(idx)*8)
 	it := s.T(ts.MustOfDataSize(ib, []int64{int64(len(idx))}, gotch.Int64))
 	if dev.IsCuda() {
@@ -119,7 +121,7 @@ type evalResult struct {
 
 const evalBatch = 512
 
-func (r *Run) evaluate(st *splitTensors) evalResult {
+func (r *Run) evaluate(st *SplitTensors) evalResult {
 	res := evalResult{}
 	s := torchrt.NewScope()
 	defer s.Drop()
@@ -131,9 +133,9 @@ func (r *Run) evaluate(st *splitTensors) evalResult {
 			for i := range idx {
 				idx[i] = int64(start + i)
 			}
-			b := st.batch(s, idx, r.Device)
+			b := st.Batch(s, idx, r.Device)
 			loss, out := r.Method.Forward(s, b, false)
-			lossSum += loss.Float64Values()[0] * float64(n)
+			lossSum += loss.MustFloat64Value(nil) * float64(n)
 			res.pred = append(res.pred, argmax(s, out.Fused)...)
 			if res.perMod == nil {
 				res.perMod = make([][]int64, len(r.Set.Modalities))
@@ -201,6 +203,20 @@ func dropAll(m map[string]*ts.Tensor) {
 	}
 }
 
+// Step is one training step: forward, and unless the loss is not finite, backward and an optimiser
+// step. It returns the loss value; the tensors it creates belong to s.
+func (r *Run) Step(s *torchrt.Scope, b *Batch, opt *nn.Optimizer) float64 {
+	loss, _ := r.Method.Forward(s, b, true)
+	lv := loss.MustFloat64Value(nil)
+	if math.IsNaN(lv) || math.IsInf(lv, 0) {
+		return lv
+	}
+	opt.MustZeroGrad()
+	loss.MustBackward()
+	opt.MustStep()
+	return lv
+}
+
 // Train runs the cell's epochs on the training split, selects the epoch with the best validation
 // accuracy, restores it and evaluates it once on the test split. The returned record has every field
 // but the key and versions filled in. A diverged run returns the record with StatusDiverged and
@@ -219,10 +235,10 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 	}
 	defer r.VS.Destroy()
 
-	train := toDevice(set.Train, set.Modalities, dev)
-	defer train.drop()
-	val := toDevice(set.Val, set.Modalities, dev)
-	defer val.drop()
+	train := SplitOnDevice(set.Train, set.Modalities, dev)
+	defer train.Drop()
+	val := SplitOnDevice(set.Val, set.Modalities, dev)
+	defer val.Drop()
 
 	opt, err := nn.NewSGDConfig(c.Train.Momentum, 0, c.Train.WeightDecay, false).Build(r.VS, c.Train.LR)
 	if err != nil {
@@ -252,20 +268,16 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 				return nil, err
 			}
 			idx := perm[start:min(start+c.Train.BatchSize, train.n)]
-			b := train.batch(s, idx, dev)
-			loss, _ := r.Method.Forward(s, b, true)
-			lv := loss.Float64Values()[0]
+			lv := r.Step(s, train.Batch(s, idx, dev), opt)
+			s.Drop()
 			if math.IsNaN(lv) || math.IsInf(lv, 0) {
 				rec.Status = store.StatusDiverged
 				rec.Reason = fmt.Sprintf("loss %v at epoch %d, step %d", lv, epoch, start/c.Train.BatchSize+1)
 				rec.WallSeconds = time.Since(began).Seconds()
+				rec.Finished = time.Now().UTC()
 				return rec, ErrDiverged
 			}
 			lossSum += lv * float64(len(idx))
-			opt.MustZeroGrad()
-			loss.MustBackward()
-			opt.MustStep()
-			s.Drop()
 		}
 		ev := r.evaluate(val)
 		vm := r.metrics(ev)
@@ -283,8 +295,8 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 		}
 	}
 	restore(r.VS, best)
-	test := toDevice(set.Test, set.Modalities, dev)
-	defer test.drop()
+	test := SplitOnDevice(set.Test, set.Modalities, dev)
+	defer test.Drop()
 	rec.Test = r.metrics(r.evaluate(test))
 	rec.WallSeconds = time.Since(began).Seconds()
 	rec.Finished = time.Now().UTC()

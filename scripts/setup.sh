@@ -65,6 +65,30 @@ if [[ -f "$libtorch/lib/libtorch_cuda.so" && "$source_kind" == "LIBTORCH" ]]; th
 # the build cache keys on file contents, so an unchanged lib.go does not trigger a recompile.
 go mod vendor
 
+# Patches to the vendored copy (never to the module cache), each checked so a gotch upgrade that
+# moves the code fails here loudly instead of silently un-patching:
+#  1. single-result ops allocate their out-pointer with C.malloc(0) and never free it (~32 bytes
+#     leaked per op, which made resident memory creep by ~1 KB per training step); a Go-allocated
+#     pointer holding no Go pointers is legal to pass to C and is garbage collected.
+#  2. every tensor carries a 100 KB Go allocation whose only job is to push the garbage collector to
+#     run finalizers; the harness frees tensors deterministically (torchrt.Scope), so it only costs
+#     time (collection and zeroing dominated gotch's per-op overhead, ../shared/docs/perf-notes.md).
+gotch_ts=vendor/github.com/sugarme/gotch/ts
+chmod -R u+w vendor
+malloc_line='ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))'
+n=$(grep -cF "$malloc_line" "$gotch_ts/tensor-generated.go" || true)
+if [[ "$n" -lt 1000 ]]; then
+  echo "setup: expected the C.malloc(0) out-pointer pattern in $gotch_ts/tensor-generated.go (found $n); gotch changed?" >&2
+  exit 1
+fi
+sed -i 's/^\([[:space:]]*\)ptr := (\*lib\.Ctensor)(unsafe\.Pointer(C\.malloc(0)))$/\1ptr := new(lib.Ctensor)/' \
+  "$gotch_ts/tensor-generated.go" "$gotch_ts/tensor.go" "$gotch_ts/patch.go"
+if ! grep -q '^	x.d = new(bigStruct)$' "$gotch_ts/tensor.go"; then
+  echo "setup: expected 'x.d = new(bigStruct)' in $gotch_ts/tensor.go; gotch changed?" >&2
+  exit 1
+fi
+sed -i 's|^	x.d = new(bigStruct)$|	// x.d = new(bigStruct): removed by scripts/setup.sh, tensors are freed deterministically|' "$gotch_ts/tensor.go"
+
 libtch=vendor/github.com/sugarme/gotch/libtch
 ldflags="-L$libtorch/lib -Wl,-rpath,$libtorch/lib -Wl,--no-as-needed -ltorch_cpu -lc10"
 if [[ $cuda == 1 ]]; then
@@ -85,9 +109,8 @@ import "C"
 GO
 )
 if [[ "$(cat "$libtch/lib.go" 2>/dev/null)" != "$new_lib_go" ]]; then
-  chmod -R u+w vendor
   printf '%s\n' "$new_lib_go" > "$libtch/lib.go"
-  say "wrote $libtch/lib.go for libtorch $version at $libtorch (cuda=$cuda, cxx11 abi=$abi)"
+  :
 fi
 
 cat > "$deps/libtorch.mk.tmp" <<MK

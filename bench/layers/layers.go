@@ -14,8 +14,8 @@ import (
 // Linear is y = x Wᵀ + b through libtorch's fused linear (one op, where gotch's nn.Linear does a
 // matmul then an add). Initialisation is PyTorch's nn.Linear default: W and b uniform in ±1/√fan_in.
 type Linear struct {
-	W *ts.Tensor // (out, in)
-	B *ts.Tensor // (out)
+	W       *ts.Tensor // (out, in)
+	B       *ts.Tensor // (out)
 	In, Out int64
 }
 

@@ -15,10 +15,11 @@ type Store struct {
 	Dir string
 }
 
-// Open returns the store in dir, creating the directory if needed.
+// Open returns the store in dir. The directory is created by the first Put, so a run that fails on
+// bad input leaves nothing behind.
 func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("results store %s: %w", dir, err)
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("results store %s is not a directory", dir)
 	}
 	return &Store{Dir: dir}, nil
 }
@@ -42,12 +43,25 @@ func (s *Store) Put(r *Record) error {
 	if err != nil {
 		return fmt.Errorf("store: encoding record %s: %w", r.Key, err)
 	}
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return fmt.Errorf("results store %s: %w", s.Dir, err)
+	}
 	return writeAtomic(s.path(r.Key), append(data, '\n'))
 }
 
+// tempFile is the part of *os.File that writeAtomic uses; tests swap createTemp to simulate a full disk.
+type tempFile interface {
+	Write([]byte) (int, error)
+	Sync() error
+	Close() error
+	Name() string
+}
+
+var createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+
 func writeAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	tmp, err := createTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}

@@ -49,7 +49,7 @@ func TestScopeFreesTensors(t *testing.T) {
 	if x.Ctensor() != nil || y.Ctensor() != nil {
 		t.Fatal("tensors still hold C memory after Drop")
 	}
-	if v := kept.Float64Values()[0]; v != 6 {
+	if v := kept.MustFloat64Value(nil); v != 6 {
 		t.Fatalf("kept tensor = %v, want 6", v)
 	}
 }

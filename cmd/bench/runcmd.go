@@ -13,7 +13,7 @@ import (
 	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/bench/sweep"
-
+	"github.com/mmfusion/bench/bench/torchrt"
 )
 
 // listFlag collects repeatable, comma-separated values.
@@ -89,6 +89,9 @@ func cmdRun(args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("run: unexpected argument %q", fs.Arg(0))
 	}
+	if _, err := torchrt.ResolveDevice(*device); err != nil {
+		return usageError{err}
+	}
 	seedList, err := parseSeeds(*seeds)
 	if err != nil {
 		return usageError{err}
@@ -130,5 +133,8 @@ func cmdRun(args []string) error {
 		}
 		recs = append(recs, r)
 	}
-	for _, r := range recs { fmt.Println(r.Label, r.Dataset, r.Seed, r.Test.Acc, r.Test.PerModality) }; return nil
+	for _, r := range recs {
+		fmt.Println(r.Label, r.Dataset, r.Seed, r.Test.Acc, r.Test.PerModality)
+	}
+	return nil
 }

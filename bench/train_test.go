@@ -1,0 +1,146 @@
+package bench_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/data"
+	_ "github.com/mmfusion/bench/bench/encoders"
+	"github.com/mmfusion/bench/bench/store"
+	"github.com/mmfusion/bench/bench/torchrt"
+	_ "github.com/mmfusion/bench/datasets"
+	_ "github.com/mmfusion/bench/methods"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+)
+
+func cell(t testing.TB, method string, sets map[string]string, seed int64, epochs int) *bench.Cell {
+	t.Helper()
+	ms, err := bench.Methods.Lookup(method)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := bench.NewParams(method, ms.Value.Params, sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, _ := bench.Encoders.Lookup("mlp")
+	ep, _ := bench.NewParams("mlp", es.Value.Params, map[string]string{"hidden": "32"})
+	return &bench.Cell{Method: method, MethodParams: mp, Dataset: "synthetic", Encoder: "mlp", EncoderParams: ep, Seed: seed,
+		Train: store.TrainConfig{Optimizer: "sgd", LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 32, Epochs: epochs, Threads: 1}}
+}
+
+func loadSet(t testing.TB, spec string, seed int64) *data.Set {
+	t.Helper()
+	s, err := data.Load(spec, seed, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// On a separable problem (pure redundancy: each modality alone gives the label) the training loss
+// must fall and the model must beat chance by far.
+func TestTrainingLossDecreasesOnSeparableProblem(t *testing.T) {
+	set := loadSet(t, "synthetic:mix=R,train=400,val=200,test=200", 1)
+	rec, err := bench.Train(context.Background(), cell(t, "joint", nil, 1, 5), set, gotch.CPU, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := rec.Curves[0].TrainLoss, rec.Curves[len(rec.Curves)-1].TrainLoss
+	if !(last < 0.5*first) {
+		t.Fatalf("train loss went from %.4f to %.4f; want it at least halved", first, last)
+	}
+	if rec.Test.Acc < 0.9 {
+		t.Fatalf("test accuracy %.3f on a separable problem", rec.Test.Acc)
+	}
+	if rec.Val.Acc != rec.Curves[rec.BestEpoch-1].ValAcc {
+		t.Fatalf("selected epoch %d has val acc %.4f, record says %.4f", rec.BestEpoch, rec.Curves[rec.BestEpoch-1].ValAcc, rec.Val.Acc)
+	}
+	for _, c := range rec.Curves {
+		if c.ValAcc > rec.Val.Acc {
+			t.Fatalf("epoch %d has better val acc %.4f than the selected one (%.4f)", c.Epoch, c.ValAcc, rec.Val.Acc)
+		}
+	}
+	if len(rec.Test.PerModality) != 2 {
+		t.Fatalf("linear joint should report both unimodal accuracies, got %v", rec.Test.PerModality)
+	}
+}
+
+// Two runs of the same cell on CPU give bit-identical metrics and curves.
+func TestTrainingIsDeterministic(t *testing.T) {
+	set := loadSet(t, "synthetic:mix=0.5R+0.5S,train=300,val=100,test=100", 2)
+	var recs []*store.Record
+	for i := 0; i < 2; i++ {
+		rec, err := bench.Train(context.Background(), cell(t, "ensemble", nil, 2, 3), set, gotch.CPU, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	a, b := recs[0], recs[1]
+	for i := range a.Curves {
+		if a.Curves[i] != b.Curves[i] {
+			t.Fatalf("epoch %d differs: %+v vs %+v", i+1, a.Curves[i], b.Curves[i])
+		}
+	}
+	if a.Test.Acc != b.Test.Acc || a.Test.Loss != b.Test.Loss || a.Test.MacroF1 != b.Test.MacroF1 {
+		t.Fatalf("test metrics differ: %+v vs %+v", a.Test, b.Test)
+	}
+}
+
+func rssKB(t testing.TB) int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Skip("no /proc/self/statm: ", err)
+	}
+	f := strings.Fields(string(b))
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize()) / 1024
+}
+
+// Every tensor a step creates is freed when the step ends, so resident memory stays flat: it grows by
+// under 5 % between step 500 and step 3,000 of a training run on the synthetic data.
+func TestResidentMemoryFlatOver3000Steps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3,000 training steps")
+	}
+	set := loadSet(t, "synthetic", 1)
+	c := cell(t, "joint", nil, 1, 1)
+	c.Train.BatchSize = 64
+	run, err := bench.Build(c, set, gotch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.VS.Destroy()
+	opt, err := nn.NewSGDConfig(0.9, 0, 1e-4, false).Build(run.VS, 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train := bench.SplitOnDevice(set.Train, set.Modalities, gotch.CPU)
+	s := torchrt.NewScope()
+	n := set.Train.Len()
+	var at500 int64
+	for step := 1; step <= 3000; step++ {
+		start := ((step - 1) * 64) % (n - 64)
+		idx := make([]int64, 64)
+		for i := range idx {
+			idx[i] = int64(start + i)
+		}
+		run.Step(s, train.Batch(s, idx, gotch.CPU), opt)
+		s.Drop()
+		if step == 500 {
+			at500 = rssKB(t)
+		}
+	}
+	at3000 := rssKB(t)
+	growth := float64(at3000-at500) / float64(at500)
+	t.Logf("resident memory: step 500 %d KiB, step 3000 %d KiB, growth %.2f%%", at500, at3000, 100*growth)
+	if growth >= 0.05 {
+		t.Fatalf("resident memory grew %.2f%% between step 500 and 3000 (limit 5%%)", 100*growth)
+	}
+}
