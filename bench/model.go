@@ -14,6 +14,7 @@ type Batch struct {
 	X     []*ts.Tensor // one per modality, (B, shape…), on the run's device
 	Y     *ts.Tensor   // int64 labels (B)
 	Index []int64      // positions of the samples in their split (QMF keeps per-sample history)
+	Epoch int          // 1-based training epoch (for evaluation: the epoch just trained)
 }
 
 // Outputs are a method's predictions for a batch.
@@ -22,12 +23,30 @@ type Outputs struct {
 	// PerModality holds unimodal logits (B, K) per modality where the method has them; nil entries or
 	// a nil slice mean "none".
 	PerModality []*ts.Tensor
+	// Readout holds per-sample values (B) that the trainer averages over a split into
+	// Metrics.Extra under the same name (e.g. DMI's per-component information estimates).
+	Readout map[string]*ts.Tensor
 }
 
-// Encoder maps one modality's batch to a pooled feature vector (B, OutDim).
+// Encoder maps one modality's batch to a pooled feature vector (B, OutDim). train selects training
+// behaviour (BatchNorm batch statistics, dropout); pass false to run a frozen encoder.
 type Encoder interface {
 	Forward(s *torchrt.Scope, x *ts.Tensor, train bool) *ts.Tensor
 	OutDim() int64
+}
+
+// StagedEncoder is an encoder that exposes its intermediate feature maps (MMTM fuses between
+// stages). Forward(x) equals Pool(ForwardStage(n-1, … ForwardStage(0, x))).
+type StagedEncoder interface {
+	Encoder
+	NumStages() int
+	// ForwardStage runs stage i (0-based) on x: the input for i = 0, else stage i−1's output.
+	// The result has the channel dimension at position 1: (B, C) or (B, C, …).
+	ForwardStage(s *torchrt.Scope, i int, x *ts.Tensor, train bool) *ts.Tensor
+	// StageChannels is C of stage i's output.
+	StageChannels(i int) int64
+	// Pool maps the last stage's output to the feature (B, OutDim).
+	Pool(s *torchrt.Scope, x *ts.Tensor) *ts.Tensor
 }
 
 // EncoderSpec is a registered encoder.
@@ -37,7 +56,7 @@ type EncoderSpec struct {
 }
 
 // Env is what a method receives when it is built: its parameter path, one encoder per modality, the
-// task, and its hyper-parameters.
+// task, its hyper-parameters, and access to variables and per-cell noise.
 type Env struct {
 	Path       *nn.Path // root for the method's own parameters (heads, fusion modules)
 	Encoders   []Encoder
@@ -45,6 +64,16 @@ type Env struct {
 	NumClasses int64
 	Params     Params
 	Device     gotch.Device
+	// EncoderVars[m] are the variables (parameters and buffers) of modality m's encoder, by name.
+	// Gradient-modulating methods (OGM-GE) rescale their gradients in AfterBackward.
+	EncoderVars []map[string]*ts.Tensor
+	// Vars returns every variable of the model (encoders and the method's own), by name; call it
+	// after building the method's layers to include them. Used for global gradient clipping,
+	// freezing and checkpoints.
+	Vars func() map[string]*ts.Tensor
+	// Noise draws Gaussian noise from the cell's own generator (seeded by the cell seed), so that
+	// concurrent cells stay deterministic; libtorch's global generator is shared by the process.
+	Noise *Noise
 }
 
 // Method trains through Forward: the trainer calls it, back-propagates the loss and steps the optimiser.
@@ -57,7 +86,48 @@ type Method interface {
 // MethodSpec is a registered method.
 type MethodSpec struct {
 	Params []ParamSpec
+	Needs  Needs
 	New    func(env *Env) (Method, error)
+}
+
+// Needs declares what a method requires beyond the plain loop; the trainer refuses a combination it
+// cannot serve (e.g. a method that needs stages on an encoder without them) before training.
+type Needs struct {
+	EncoderStages bool // every encoder must be a StagedEncoder
+	TwoModalities bool // defined for exactly two modalities
+}
+
+// Optional hooks a method may implement. The trainer calls them when present.
+
+// AfterBackwarder is called after the loss's backward pass and before the optimiser step, with the
+// batch of that step: gradient modulation (OGM-GE), conditional clipping (AGM).
+type AfterBackwarder interface {
+	AfterBackward(s *torchrt.Scope, b *Batch)
+}
+
+// EpochStarter is called before each training epoch (1-based), with the training split, e.g. to
+// recompute PMR's prototypes.
+type EpochStarter interface {
+	EpochStart(ec *EpochContext)
+}
+
+// EpochContext gives an epoch hook access to the training data.
+type EpochContext struct {
+	Epoch     int
+	Train     *SplitTensors
+	BatchSize int
+	Device    gotch.Device
+	// Order is a shuffled order of the training split drawn from the cell's generator.
+	Order []int64
+}
+
+// Staged methods train in stages (DMI). At the first epoch of each new stage the trainer restores the
+// best checkpoint (by validation accuracy) of the previous stage, calls EnterStage, builds a fresh
+// optimiser with the returned learning rate (≤ 0: the run's), and restarts model selection; the final
+// model is the best of the last stage.
+type Staged interface {
+	Stage(epoch int) int
+	EnterStage(stage int) (lr float64)
 }
 
 // Registries of methods and encoders; each method and encoder file adds itself in init.

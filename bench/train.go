@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -48,6 +49,9 @@ func SplitOnDevice(sp *data.Split, mods []data.Modality, dev gotch.Device) *Spli
 	st.Y = ts.MustOfDataSize(yb, []int64{int64(sp.Len())}, gotch.Int64).MustTo(dev, true)
 	return st
 }
+
+// Len is the number of samples.
+func (st *SplitTensors) Len() int { return st.n }
 
 // Drop frees the tensors.
 func (st *SplitTensors) Drop() {
@@ -91,6 +95,9 @@ func Build(c *Cell, set *data.Set, dev gotch.Device) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if mspec.Value.Needs.TwoModalities && len(set.Modalities) != 2 {
+		return nil, fmt.Errorf("method %s is defined for two modalities; dataset %s has %d", c.Method, c.Dataset, len(set.Modalities))
+	}
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	torchrt.ManualSeed(c.Seed)
@@ -101,14 +108,33 @@ func Build(c *Cell, set *data.Set, dev gotch.Device) (*Run, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encoder %s for modality %s: %w", c.Encoder, mod.Name, err)
 		}
+		if _, ok := enc.(StagedEncoder); mspec.Value.Needs.EncoderStages && !ok {
+			return nil, fmt.Errorf("method %s fuses between encoder stages, but encoder %s does not expose its stages", c.Method, c.Encoder)
+		}
 		r.Encoders = append(r.Encoders, enc)
 	}
 	env := &Env{Path: vs.Root().Sub("method"), Encoders: r.Encoders, Modalities: set.Modalities,
-		NumClasses: int64(set.NumClasses), Params: c.MethodParams, Device: dev}
+		NumClasses: int64(set.NumClasses), Params: c.MethodParams, Device: dev,
+		Vars: func() map[string]*ts.Tensor { return Variables(vs, "") }, Noise: NewNoise(c.Seed, dev)}
+	for m := range set.Modalities {
+		env.EncoderVars = append(env.EncoderVars, Variables(vs, fmt.Sprintf("enc%d.", m)))
+	}
 	if r.Method, err = mspec.Value.New(env); err != nil {
 		return nil, fmt.Errorf("method %s: %w", c.Method, err)
 	}
 	return r, nil
+}
+
+// Variables returns the variables of vs whose names start with prefix, by name.
+func Variables(vs *nn.VarStore, prefix string) map[string]*ts.Tensor {
+	out := map[string]*ts.Tensor{}
+	for name, v := range vs.Variables() {
+		if strings.HasPrefix(name, prefix) {
+			v := v
+			out[name] = &v
+		}
+	}
+	return out
 }
 
 // evalResult is what one pass over a split gives.
@@ -117,12 +143,13 @@ type evalResult struct {
 	pred    []int64
 	perMod  [][]int64 // nil entries where the method has no unimodal output
 	targets []int64
+	readout map[string]float64 // sums over samples of Outputs.Readout
 }
 
 const evalBatch = 512
 
-func (r *Run) evaluate(st *SplitTensors) evalResult {
-	res := evalResult{}
+func (r *Run) evaluate(st *SplitTensors, epoch int) evalResult {
+	res := evalResult{readout: map[string]float64{}}
 	s := torchrt.NewScope()
 	defer s.Drop()
 	var lossSum float64
@@ -134,7 +161,11 @@ func (r *Run) evaluate(st *SplitTensors) evalResult {
 				idx[i] = int64(start + i)
 			}
 			b := st.Batch(s, idx, r.Device)
+			b.Epoch = epoch
 			loss, out := r.Method.Forward(s, b, false)
+			for name, v := range out.Readout {
+				res.readout[name] += s.T(v.MustSum(gotch.Double, false)).MustFloat64Value(nil)
+			}
 			lossSum += loss.MustFloat64Value(nil) * float64(n)
 			res.pred = append(res.pred, argmax(s, out.Fused)...)
 			if res.perMod == nil {
@@ -165,6 +196,12 @@ func argmax(s *torchrt.Scope, logits *ts.Tensor) []int64 {
 
 func (r *Run) metrics(e evalResult) store.Metrics {
 	m := store.Metrics{Acc: Accuracy(e.pred, e.targets), MacroF1: MacroF1(e.pred, e.targets, r.Set.NumClasses), Loss: e.loss}
+	for name, sum := range e.readout {
+		if m.Extra == nil {
+			m.Extra = map[string]float64{}
+		}
+		m.Extra[name] = sum / float64(len(e.targets))
+	}
 	for i, p := range e.perMod {
 		if len(p) == len(e.targets) {
 			if m.PerModality == nil {
@@ -203,9 +240,10 @@ func dropAll(m map[string]*ts.Tensor) {
 	}
 }
 
-// Step is one training step: forward, and unless the loss is not finite, backward and an optimiser
-// step. It returns the loss value; the tensors it creates belong to s.
-func (r *Run) Step(s *torchrt.Scope, b *Batch, opt *nn.Optimizer) float64 {
+// Step is one training step: forward, and unless the loss is not finite, backward, the method's
+// AfterBackward hook (if any) and an optimiser step. It returns the loss value; the tensors it
+// creates belong to s.
+func (r *Run) Step(s *torchrt.Scope, b *Batch, opt *nn.Optimizer, hook AfterBackwarder) float64 {
 	loss, _ := r.Method.Forward(s, b, true)
 	lv := loss.MustFloat64Value(nil)
 	if math.IsNaN(lv) || math.IsInf(lv, 0) {
@@ -213,6 +251,9 @@ func (r *Run) Step(s *torchrt.Scope, b *Batch, opt *nn.Optimizer) float64 {
 	}
 	opt.MustZeroGrad()
 	loss.MustBackward()
+	if hook != nil {
+		hook.AfterBackward(s, b)
+	}
 	opt.MustStep()
 	return lv
 }
@@ -240,7 +281,10 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 	val := SplitOnDevice(set.Val, set.Modalities, dev)
 	defer val.Drop()
 
-	opt, err := nn.NewSGDConfig(c.Train.Momentum, 0, c.Train.WeightDecay, false).Build(r.VS, c.Train.LR)
+	newOptimizer := func(lr float64) (*nn.Optimizer, error) {
+		return nn.NewSGDConfig(c.Train.Momentum, 0, c.Train.WeightDecay, false).Build(r.VS, lr)
+	}
+	opt, err := newOptimizer(c.Train.LR)
 	if err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
@@ -255,20 +299,44 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 	for i := range perm {
 		perm[i] = int64(i)
 	}
+	afterBackward, _ := r.Method.(AfterBackwarder)
+	epochStarter, _ := r.Method.(EpochStarter)
+	staged, _ := r.Method.(Staged)
+	stage := 0
 	var best map[string]*ts.Tensor
 	defer func() { dropAll(best) }()
 	bestAcc := -1.0
 	s := torchrt.NewScope()
 	defer s.Drop()
 	for epoch := 1; epoch <= c.Train.Epochs; epoch++ {
+		if staged != nil {
+			if next := staged.Stage(epoch); next != stage {
+				if best != nil { // continue from the previous stage's best checkpoint
+					restore(r.VS, best)
+				}
+				lr := staged.EnterStage(next)
+				if lr <= 0 {
+					lr = c.Train.LR
+				}
+				if opt, err = newOptimizer(lr); err != nil {
+					return nil, fmt.Errorf("optimizer for stage %d: %w", next, err)
+				}
+				stage, bestAcc = next, -1
+			}
+		}
 		order.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		if epochStarter != nil {
+			epochStarter.EpochStart(&EpochContext{Epoch: epoch, Train: train, BatchSize: c.Train.BatchSize, Device: dev, Order: perm})
+		}
 		var lossSum float64
 		for start := 0; start < train.n; start += c.Train.BatchSize {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 			idx := perm[start:min(start+c.Train.BatchSize, train.n)]
-			lv := r.Step(s, train.Batch(s, idx, dev), opt)
+			b := train.Batch(s, idx, dev)
+			b.Epoch = epoch
+			lv := r.Step(s, b, opt, afterBackward)
 			s.Drop()
 			if math.IsNaN(lv) || math.IsInf(lv, 0) {
 				rec.Status = store.StatusDiverged
@@ -279,9 +347,9 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 			}
 			lossSum += lv * float64(len(idx))
 		}
-		ev := r.evaluate(val)
+		ev := r.evaluate(val, epoch)
 		vm := r.metrics(ev)
-		es := store.EpochStats{Epoch: epoch, TrainLoss: lossSum / float64(train.n), ValLoss: vm.Loss, ValAcc: vm.Acc, ValF1: vm.MacroF1}
+		es := store.EpochStats{Epoch: epoch, TrainLoss: lossSum / float64(train.n), ValLoss: vm.Loss, ValAcc: vm.Acc, ValF1: vm.MacroF1, Stage: stage}
 		rec.Curves = append(rec.Curves, es)
 		if progress != nil {
 			progress(es)
@@ -297,7 +365,7 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 	restore(r.VS, best)
 	test := SplitOnDevice(set.Test, set.Modalities, dev)
 	defer test.Drop()
-	rec.Test = r.metrics(r.evaluate(test))
+	rec.Test = r.metrics(r.evaluate(test, rec.BestEpoch))
 	rec.WallSeconds = time.Since(began).Seconds()
 	rec.Finished = time.Now().UTC()
 	return rec, nil

@@ -131,7 +131,7 @@ func TestResidentMemoryFlatOver3000Steps(t *testing.T) {
 		for i := range idx {
 			idx[i] = int64(start + i)
 		}
-		run.Step(s, train.Batch(s, idx, gotch.CPU), opt)
+		run.Step(s, train.Batch(s, idx, gotch.CPU), opt, nil)
 		s.Drop()
 		if step == 500 {
 			at500 = rssKB(t)

@@ -48,11 +48,25 @@ func (e *MLP) OutDim() int64 { return e.out }
 
 // Forward flattens x to (B, -1) and applies the layers.
 func (e *MLP) Forward(s *torchrt.Scope, x *ts.Tensor, train bool) *ts.Tensor {
-	if x.MustSize()[0] > 0 && x.Dim() != 2 {
-		x = s.T(x.MustFlatten(1, -1, false))
-	}
-	for _, l := range e.layers {
-		x = s.T(l.Forward(s, x).MustRelu(false))
+	for i := range e.layers {
+		x = e.ForwardStage(s, i, x, train)
 	}
 	return x
 }
+
+// NumStages is the number of layers: each Linear+ReLU is a stage, so MMTM can fuse between them.
+func (e *MLP) NumStages() int { return len(e.layers) }
+
+// ForwardStage applies layer i (flattening the input first).
+func (e *MLP) ForwardStage(s *torchrt.Scope, i int, x *ts.Tensor, train bool) *ts.Tensor {
+	if i == 0 && x.Dim() != 2 {
+		x = s.T(x.MustFlatten(1, -1, false))
+	}
+	return s.T(e.layers[i].Forward(s, x).MustRelu(false))
+}
+
+// StageChannels is the width of layer i.
+func (e *MLP) StageChannels(i int) int64 { return e.layers[i].Out }
+
+// Pool is the identity: the last layer's output is already the feature.
+func (e *MLP) Pool(s *torchrt.Scope, x *ts.Tensor) *ts.Tensor { return x }

@@ -66,6 +66,7 @@ type EpochStats struct {
 	ValLoss   float64 `json:"val_loss"`
 	ValAcc    float64 `json:"val_acc"`
 	ValF1     float64 `json:"val_f1"`
+	Stage     int     `json:"stage,omitempty"` // training stage of staged methods (DMI), else 0
 }
 
 // Metrics of one split at the selected epoch.
