@@ -25,6 +25,8 @@ usage: bench <command> [flags]
 
 commands:
   run        train methods × datasets × encoders × seeds and print a leaderboard
+  report     leaderboard from the results store: --format md|latex|csv|json, --plot FILE
+  regress    compare the results store with a baseline; exit 1 on an accuracy drop (--update writes it)
   list       list registered methods, datasets and encoders with their parameters
   version    print harness, Go, gotch and libtorch versions and the device
   help       this text
@@ -45,6 +47,10 @@ func run(args []string) int {
 	switch args[0] {
 	case "run":
 		err = cmdRun(args[1:])
+	case "report":
+		err = cmdReport(args[1:])
+	case "regress":
+		err = cmdRegress(args[1:])
 	case "list":
 		err = cmdList(args[1:])
 	case "version", "--version", "-version":

@@ -14,6 +14,7 @@ import (
 	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/bench/sweep"
 	"github.com/mmfusion/bench/bench/torchrt"
+	"github.com/mmfusion/bench/reports"
 )
 
 // listFlag collects repeatable, comma-separated values.
@@ -133,8 +134,5 @@ func cmdRun(args []string) error {
 		}
 		recs = append(recs, r)
 	}
-	for _, r := range recs {
-		fmt.Println(r.Label, r.Dataset, r.Seed, r.Test.Acc, r.Test.PerModality)
-	}
-	return nil
+	return reports.Leaderboard(os.Stdout, recs)
 }

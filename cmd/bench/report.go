@@ -1,0 +1,127 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/mmfusion/bench/bench/store"
+	"github.com/mmfusion/bench/reports"
+)
+
+// loadRecords reads every record of a store; unreadable files are reported by name and skipped.
+func loadRecords(dir string) ([]*store.Record, error) {
+	st, err := store.Open(dir)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	recs, probs, err := st.All()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	for _, p := range probs {
+		fmt.Fprintf(os.Stderr, "bench: skipping %v\n", p.Err)
+	}
+	if len(recs) == 0 {
+		return nil, usagef("no readable records in %s", dir)
+	}
+	return recs, nil
+}
+
+func cmdReport(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	results := fs.String("results", "results", "results store directory")
+	format := fs.String("format", "md", "md, latex, csv or json")
+	metric := fs.String("metric", "acc", "acc (test accuracy), macro_f1 (test macro-F1) or val_acc")
+	decimals := fs.Int("decimals", 1, "decimals of the percentages in md and latex")
+	alpha := fs.Float64("alpha", 0.05, "significance level of the paired t-test that marks ties with the best")
+	out := fs.String("out", "", "write the table to this file instead of standard output")
+	plot := fs.String("plot", "", "also draw test accuracy per method and dataset (bars with seed std) to this PNG/SVG/PDF file")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	switch *format {
+	case "md", "markdown", "latex", "tex", "csv", "json":
+	default:
+		return usagef("--format %q: want md, latex, csv or json", *format)
+	}
+	m := reports.Metric(*metric)
+	if m != reports.MetricAcc && m != reports.MetricMacroF1 && m != reports.MetricValAcc {
+		return usagef("--metric %q: want acc, macro_f1 or val_acc", *metric)
+	}
+	recs, err := loadRecords(*results)
+	if err != nil {
+		return err
+	}
+	tab, err := reports.Build(recs, reports.Options{Metric: m, Decimals: *decimals, Alpha: *alpha})
+	if err != nil {
+		return err
+	}
+	w := os.Stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := reports.Render(w, tab, *format); err != nil {
+		return err
+	}
+	if *plot != "" {
+		if err := reports.Plot(*plot, tab); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "bench: wrote %s\n", *plot)
+	}
+	return nil
+}
+
+// errRegression makes `bench regress` exit 1 without an extra message.
+type errRegression struct{}
+
+func (errRegression) Error() string { return "accuracy regression against the baseline (see the table above)" }
+
+func cmdRegress(args []string) error {
+	fs := flag.NewFlagSet("regress", flag.ContinueOnError)
+	results := fs.String("results", "results", "results store directory")
+	baseline := fs.String("baseline", "", "baseline JSON file (required)")
+	update := fs.Bool("update", false, "write the current results as the new baseline instead of comparing")
+	abs := fs.Float64("abs", reports.DefaultTolerance.Abs, "absolute tolerance on mean test accuracy (fraction, 0.005 = 0.5 points)")
+	k := fs.Float64("k", reports.DefaultTolerance.K, "tolerance in standard errors: a drop must exceed max(abs, k·SE) to fail")
+	format := fs.String("format", "md", "md or json")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *baseline == "" {
+		return usagef("regress: --baseline FILE is required")
+	}
+	recs, err := loadRecords(*results)
+	if err != nil {
+		return err
+	}
+	cur, err := reports.BaselineFromRecords(recs)
+	if err != nil {
+		return err
+	}
+	if *update {
+		if err := reports.WriteBaseline(*baseline, cur); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "bench: wrote baseline %s (%d groups)\n", *baseline, len(cur.Groups))
+		return nil
+	}
+	base, err := reports.ReadBaseline(*baseline)
+	if err != nil {
+		return usageError{err}
+	}
+	diff, failed := reports.Compare(base, cur, reports.Tolerance{Abs: *abs, K: *k})
+	if err := reports.RenderDiff(os.Stdout, diff, *format); err != nil {
+		return err
+	}
+	if failed {
+		return errRegression{}
+	}
+	return nil
+}
