@@ -81,7 +81,9 @@ func cmdReport(args []string) error {
 // errRegression makes `bench regress` exit 1 without an extra message.
 type errRegression struct{}
 
-func (errRegression) Error() string { return "accuracy regression against the baseline (see the table above)" }
+func (errRegression) Error() string {
+	return "accuracy regression against the baseline (see the table above)"
+}
 
 func cmdRegress(args []string) error {
 	fs := flag.NewFlagSet("regress", flag.ContinueOnError)
