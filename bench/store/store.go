@@ -90,6 +90,15 @@ func writeAtomic(path string, data []byte) (err error) {
 	return nil
 }
 
+// RemoveTemp deletes temporary files a killed write of key left behind. Call it before rerunning
+// the cell; other keys' writes are not touched.
+func (s *Store) RemoveTemp(key string) {
+	matches, _ := filepath.Glob(filepath.Join(s.Dir, ".tmp-"+key+".json-*"))
+	for _, m := range matches {
+		os.Remove(m)
+	}
+}
+
 // Get reads the record for key.
 func (s *Store) Get(key string) (*Record, error) {
 	return ReadFile(s.path(key))

@@ -116,6 +116,28 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// Shard keeps the cells whose position in the plan is i modulo n (0 ≤ i < n). Every shard must be
+// given the same grid; the plan order is deterministic, so the n shards partition the cells exactly,
+// and since each cell writes only its own file, their stores merge by copying files.
+func Shard(plan []*Planned, i, n int) []*Planned {
+	var out []*Planned
+	for j, p := range plan {
+		if j%n == i {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ParseShard reads "i/n".
+func ParseShard(s string) (int, int, error) {
+	var i, n int
+	if _, err := fmt.Sscanf(s, "%d/%d", &i, &n); err != nil || n < 1 || i < 0 || i >= n || fmt.Sprintf("%d/%d", i, n) != s {
+		return 0, 0, fmt.Errorf("--shard %q: want i/n with 0 ≤ i < n, e.g. 0/4", s)
+	}
+	return i, n, nil
+}
+
 // Summary counts what a sweep did.
 type Summary struct {
 	Ran, Skipped, Diverged, Failed int
@@ -159,17 +181,13 @@ func Run(ctx context.Context, plan []*Planned, opt Options, st *store.Store, log
 		return sum, err
 	}
 	versions := Versions()
-	var mu sync.Mutex
-	logf := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(log, format, args...)
-	}
-	logf("running %d cells (%d already done) on %s: %d at a time, %d libtorch thread(s) each\n",
+	rep := NewReporter(log, len(todo))
+	defer rep.Close()
+	rep.Logf("running %d cells (%d already done) on %s: %d at a time, %d libtorch thread(s) each\n",
 		len(todo), sum.Skipped, torchrt.DeviceName(dev), jobs, threads)
+	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
-	finished := 0
 	for _, p := range todo {
 		p := p
 		g.Go(func() error {
@@ -179,12 +197,11 @@ func Run(ctx context.Context, plan []*Planned, opt Options, st *store.Store, log
 			c := *p.Cell
 			c.Train.Threads = threads
 			name := fmt.Sprintf("%s %s %s seed %d", c.Label(), c.Dataset, c.Encoder, c.Seed)
-			rec, err := bench.Train(gctx, &c, p.set, dev, func(ep store.EpochStats) {
-				if ep.Epoch == c.Train.Epochs || ep.Epoch%max(1, c.Train.Epochs/4) == 0 {
-					logf("  %s: epoch %d/%d loss %.4f val acc %.3f\n", name, ep.Epoch, c.Train.Epochs, ep.TrainLoss, ep.ValAcc)
-				}
-			})
+			st.RemoveTemp(p.Key) // a write killed part-way by an earlier, crashed run
+			cr := rep.CellStarted(name, c.Train.Epochs)
+			rec, err := bench.Train(gctx, &c, p.set, dev, cr.Epoch)
 			if err != nil && gctx.Err() != nil {
+				cr.Abort()
 				return gctx.Err() // interrupted: write nothing for this cell
 			}
 			if err != nil && !errors.Is(err, bench.ErrDiverged) {
@@ -195,10 +212,10 @@ func Run(ctx context.Context, plan []*Planned, opt Options, st *store.Store, log
 				rec.Finished = time.Now().UTC()
 			}
 			if werr := st.Put(rec); werr != nil {
+				cr.Abort()
 				return fmt.Errorf("%s: %w", name, werr)
 			}
 			mu.Lock()
-			finished++
 			switch rec.Status {
 			case store.StatusDiverged:
 				sum.Diverged++
@@ -207,10 +224,8 @@ func Run(ctx context.Context, plan []*Planned, opt Options, st *store.Store, log
 			default:
 				sum.Ran++
 			}
-			n := finished
 			mu.Unlock()
-			eta := time.Duration(float64(time.Since(began)) / float64(n) * float64(len(todo)-n)).Round(time.Second)
-			logf("[%d/%d] %s: %s test acc %.3f (%.1fs) eta %s\n", n, len(todo), name, statusWord(rec), rec.Test.Acc, rec.WallSeconds, eta)
+			rep.CellFinished(rec, name)
 			return nil
 		})
 	}

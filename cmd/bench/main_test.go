@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -49,5 +50,13 @@ func TestParseSeeds(t *testing.T) {
 		if _, err := parseSeeds(bad); err == nil {
 			t.Errorf("parseSeeds(%q) accepted", bad)
 		}
+	}
+}
+
+func TestSplitSpecs(t *testing.T) {
+	got := strings.Join(splitSpecs("synthetic:mix=S,train=500, boolean:mix=AND+XOR,d=8,rosmap"), " | ")
+	want := "synthetic:mix=S,train=500 | boolean:mix=AND+XOR,d=8 | rosmap"
+	if got != want {
+		t.Fatalf("splitSpecs = %q, want %q", got, want)
 	}
 }

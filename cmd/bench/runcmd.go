@@ -36,6 +36,21 @@ func splitList(s string) []string {
 	return out
 }
 
+// splitSpecs splits a comma-separated list of dataset specs, where a spec's own parameters are also
+// comma-separated: "synthetic:mix=S,train=500,boolean" is two specs. An item with '=' but no ':' is
+// a parameter of the spec before it.
+func splitSpecs(s string) []string {
+	var out []string
+	for _, p := range splitList(s) {
+		if len(out) > 0 && strings.Contains(p, "=") && !strings.Contains(p, ":") {
+			out[len(out)-1] += "," + p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // parseSeeds reads "N" (seeds 1..N) or a list "1,5,9".
 func parseSeeds(s string) ([]int64, error) {
 	if !strings.Contains(s, ",") {
@@ -84,6 +99,8 @@ func cmdRun(args []string) error {
 	results := fs.String("results", "results", "results store directory")
 	dataDir := fs.String("data-dir", os.Getenv("BENCH_DATA_DIR"), "root of real datasets (default $BENCH_DATA_DIR, else ../shared/data)")
 	force := fs.Bool("force", false, "rerun cells already in the store")
+	dryRun := fs.Bool("dry-run", false, "print the plan (cells to run, cells already done) and exit")
+	shard := fs.String("shard", "", "run only shard i/n of the cells (0 ≤ i < n), for job arrays; shards' stores merge by copying files")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -102,7 +119,7 @@ func cmdRun(args []string) error {
 		return usageError{err}
 	}
 	opt := sweep.Options{
-		Methods: splitList(*methods), Datasets: splitList(*datasets), Encoders: splitList(*encoders),
+		Methods: splitList(*methods), Datasets: splitSpecs(*datasets), Encoders: splitList(*encoders),
 		Seeds: seedList, Sets: setMap, Jobs: *jobs, Device: *device, DataDir: *dataDir, Force: *force,
 		Train: store.TrainConfig{Optimizer: "sgd", LR: *lr, Momentum: *momentum, WeightDecay: *wd,
 			BatchSize: *batch, Epochs: *epochs, Threads: *threads},
@@ -114,6 +131,16 @@ func cmdRun(args []string) error {
 	plan, err := sweep.Plan(opt, st)
 	if err != nil {
 		return usageError{err}
+	}
+	if *shard != "" {
+		i, n, err := sweep.ParseShard(*shard)
+		if err != nil {
+			return usageError{err}
+		}
+		plan = sweep.Shard(plan, i, n)
+	}
+	if *dryRun {
+		return printPlan(plan, *results)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -135,4 +162,19 @@ func cmdRun(args []string) error {
 		recs = append(recs, r)
 	}
 	return reports.Leaderboard(os.Stdout, recs)
+}
+
+func printPlan(plan []*sweep.Planned, results string) error {
+	todo := 0
+	for _, p := range plan {
+		state := "run "
+		if p.Done {
+			state = "done"
+		} else {
+			todo++
+		}
+		fmt.Printf("%s  %-20s %-28s %-8s seed %-4d %s\n", state, p.Cell.Label(), p.Cell.Dataset, p.Cell.Encoder, p.Cell.Seed, p.Key)
+	}
+	fmt.Printf("%d cells: %d to run, %d already in %s\n", len(plan), todo, len(plan)-todo, results)
+	return nil
 }
