@@ -30,24 +30,38 @@ var ErrDiverged = errors.New("training diverged")
 // Progress receives one line of news per epoch.
 type Progress func(ep store.EpochStats)
 
-// SplitTensors is a split held on the device.
+// SplitTensors is a split held on the device, or, for a split with a Source, read batch by batch.
 type SplitTensors struct {
-	X []*ts.Tensor
-	Y *ts.Tensor
-	n int
+	X    []*ts.Tensor // nil for a lazy split
+	Y    *ts.Tensor
+	n    int
+	lazy *data.Split
+	mods []data.Modality
 }
 
-// SplitOnDevice copies a split to the device.
+// SplitOnDevice copies a split to the device (only its labels, for a split with a Source).
 func SplitOnDevice(sp *data.Split, mods []data.Modality, dev gotch.Device) *SplitTensors {
-	st := &SplitTensors{n: sp.Len()}
-	for m, mod := range mods {
-		shape := append([]int64{int64(sp.Len())}, mod.Shape...)
-		b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(sp.X[m]))), len(sp.X[m])*4)
-		st.X = append(st.X, ts.MustOfDataSize(b, shape, gotch.Float).MustTo(dev, true))
+	st := &SplitTensors{n: sp.Len(), mods: mods}
+	if sp.Source != nil {
+		st.lazy = sp
+	} else {
+		for m, mod := range mods {
+			shape := append([]int64{int64(sp.Len())}, mod.Shape...)
+			st.X = append(st.X, floatTensor(sp.X[m], shape, dev))
+		}
 	}
 	yb := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(sp.Y))), len(sp.Y)*8)
 	st.Y = ts.MustOfDataSize(yb, []int64{int64(sp.Len())}, gotch.Int64).MustTo(dev, true)
 	return st
+}
+
+func floatTensor(v []float32, shape []int64, dev gotch.Device) *ts.Tensor {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), len(v)*4)
+	t := ts.MustOfDataSize(b, shape, gotch.Float)
+	if dev.IsCuda() {
+		return t.MustTo(dev, true)
+	}
+	return t
 }
 
 // Len is the number of samples.
@@ -61,6 +75,12 @@ func (st *SplitTensors) Drop() {
 	st.Y.MustDrop()
 }
 
+// ReadError is what Batch panics with when a lazy split cannot read a sample (a file vanished or is
+// malformed); Train recovers it and ends the cell as failed with the message.
+type ReadError struct{ Err error }
+
+func (e ReadError) Error() string { return e.Err.Error() }
+
 // Batch gathers the rows idx of the split; the tensors belong to s.
 func (st *SplitTensors) Batch(s *torchrt.Scope, idx []int64, dev gotch.Device) *Batch {
 	ib := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(idx))), len(idx)*8)
@@ -69,10 +89,60 @@ func (st *SplitTensors) Batch(s *torchrt.Scope, idx []int64, dev gotch.Device) *
 		it = s.T(it.MustTo(dev, false))
 	}
 	b := &Batch{Y: s.T(st.Y.MustIndexSelect(0, it, false)), Index: idx}
+	if st.lazy != nil {
+		for _, x := range st.readLazy(idx, dev) {
+			b.X = append(b.X, s.T(x))
+		}
+		return b
+	}
 	for _, x := range st.X {
 		b.X = append(b.X, s.T(x.MustIndexSelect(0, it, false)))
 	}
 	return b
+}
+
+// readLazy reads the samples idx from the split's Source, a few at a time in parallel, checks that
+// every value is finite, and returns one tensor per modality.
+func (st *SplitTensors) readLazy(idx []int64, dev gotch.Device) []*ts.Tensor {
+	bufs := make([][]float32, len(st.mods))
+	for m, mod := range st.mods {
+		bufs[m] = make([]float32, len(idx)*mod.Size())
+	}
+	errs := make([]error, len(idx))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for k, i := range idx {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			dst := make([][]float32, len(st.mods))
+			for m, mod := range st.mods {
+				dst[m] = bufs[m][k*mod.Size() : (k+1)*mod.Size()]
+			}
+			if err := st.lazy.Source.Read(int(i), dst); err != nil {
+				errs[k] = err
+				return
+			}
+			for m, d := range dst {
+				for _, v := range d {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						errs[k] = fmt.Errorf("sample %d, modality %s: non-finite value %v", i, st.mods[m].Name, v)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		panic(ReadError{err})
+	}
+	out := make([]*ts.Tensor, len(st.mods))
+	for m, mod := range st.mods {
+		out[m] = floatTensor(bufs[m], append([]int64{int64(len(idx))}, mod.Shape...), dev)
+	}
+	return out
 }
 
 // Run holds a built model ready to train.
@@ -262,7 +332,16 @@ func (r *Run) Step(s *torchrt.Scope, b *Batch, opt *nn.Optimizer, hook AfterBack
 // accuracy, restores it and evaluates it once on the test split. The returned record has every field
 // but the key and versions filled in. A diverged run returns the record with StatusDiverged and
 // ErrDiverged; a cancelled context returns ctx.Err().
-func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progress Progress) (*store.Record, error) {
+func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progress Progress) (rec *store.Record, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			re, ok := r.(ReadError)
+			if !ok {
+				panic(r)
+			}
+			rec, err = nil, fmt.Errorf("reading dataset %s: %w", c.Dataset, re.Err)
+		}
+	}()
 	// libtorch's grad mode and OpenMP thread count are per OS thread: keep this cell on one.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -288,7 +367,7 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 	if err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
-	rec := &store.Record{
+	rec = &store.Record{
 		Method: c.Method, Label: c.Label(), MethodParams: c.MethodParams.Map(),
 		Dataset: c.Dataset, DatasetParams: set.Params, DatasetSHA256: set.SHA256, NumClasses: set.NumClasses,
 		Encoder: c.Encoder, EncoderParams: c.EncoderParams.Map(), Seed: c.Seed, Train: c.Train,

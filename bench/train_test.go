@@ -2,9 +2,12 @@ package bench_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
@@ -142,5 +145,54 @@ func TestResidentMemoryFlatOver3000Steps(t *testing.T) {
 	t.Logf("resident memory: step 500 %d KiB, step 3000 %d KiB, growth %.2f%%", at500, at3000, 100*growth)
 	if growth >= 0.05 {
 		t.Fatalf("resident memory grew %.2f%% between step 500 and 3000 (limit 5%%)", 100*growth)
+	}
+}
+
+// lazySource serves an in-memory split through data.Source, and can fail after a number of reads to
+// simulate files vanishing mid-run.
+type lazySource struct {
+	sp        *data.Split
+	mods      []data.Modality
+	failAfter int64
+	reads     atomic.Int64
+}
+
+func (l *lazySource) Read(i int, dst [][]float32) error {
+	if l.failAfter > 0 && l.reads.Add(1) > l.failAfter {
+		return fmt.Errorf("open /data/clip%04d.wav: no such file or directory", i)
+	}
+	return l.sp.ReadSample(i, l.mods, dst)
+}
+
+func (l *lazySource) Digest(h io.Writer) { fmt.Fprint(h, "lazy", l.sp.Len()) }
+
+func lazyCopy(set *data.Set, failAfter int64) *data.Set {
+	c := *set
+	c.Train = &data.Split{Y: set.Train.Y, Source: &lazySource{sp: set.Train, mods: set.Modalities, failAfter: failAfter}}
+	return &c
+}
+
+// A split read on demand trains to exactly the same numbers as the same split in memory.
+func TestLazySplitMatchesInMemory(t *testing.T) {
+	set := loadSet(t, "synthetic:mix=R,train=300,val=100,test=100", 4)
+	want, err := bench.Train(context.Background(), cell(t, "joint", nil, 4, 2), set, gotch.CPU, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := bench.Train(context.Background(), cell(t, "joint", nil, 4, 2), lazyCopy(set, 0), gotch.CPU, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Test.Acc != want.Test.Acc || got.Test.Loss != want.Test.Loss || got.Curves[1] != want.Curves[1] {
+		t.Fatalf("lazy %+v, in memory %+v", got.Test, want.Test)
+	}
+}
+
+// Files that vanish mid-run end the cell with an error naming the file, not a crash.
+func TestVanishingFilesFailTheCell(t *testing.T) {
+	set := loadSet(t, "synthetic:mix=R,train=300,val=100,test=100", 4)
+	_, err := bench.Train(context.Background(), cell(t, "joint", nil, 4, 2), lazyCopy(set, 400), gotch.CPU, nil)
+	if err == nil || !strings.Contains(err.Error(), "no such file") || !strings.Contains(err.Error(), "clip") {
+		t.Fatalf("err = %v, want the missing file named", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strings"
@@ -30,10 +31,13 @@ func (m Modality) Size() int {
 	return n
 }
 
-// Split holds one split in memory. X[m] is the row-major (N, Shape...) array of modality m.
+// Split holds one split. X[m] is the row-major (N, Shape...) array of modality m, in memory; a
+// split too large for memory (video datasets) sets Source instead and leaves X nil. Y is always in
+// memory.
 type Split struct {
-	X [][]float32
-	Y []int64
+	X      [][]float32
+	Source Source
+	Y      []int64
 	// Aux holds optional per-sample side information that is not an input (e.g. the raw bits and gate
 	// of a Boolean sample, or the interaction type of a synthetic sample), keyed by name.
 	Aux map[string][]int64
@@ -41,6 +45,29 @@ type Split struct {
 
 // Len is the number of samples.
 func (s *Split) Len() int { return len(s.Y) }
+
+// Source reads samples on demand, for splits that do not fit in memory. Read may be called from
+// several goroutines at once.
+type Source interface {
+	// Read fills dst[m] (one modality's values for one sample, len = Modality.Size()) with sample i.
+	// A missing or malformed file is an error naming the file.
+	Read(i int, dst [][]float32) error
+	// Digest writes what identifies the data (file names, sizes, parameters) into h, for the
+	// dataset checksum; reading every byte of a video dataset at start-up would be too slow.
+	Digest(h io.Writer)
+}
+
+// ReadSample returns sample i of one modality from memory or from the Source.
+func (s *Split) ReadSample(i int, mods []Modality, dst [][]float32) error {
+	if s.Source != nil {
+		return s.Source.Read(i, dst)
+	}
+	for m, mod := range mods {
+		n := mod.Size()
+		copy(dst[m], s.X[m][i*n:(i+1)*n])
+	}
+	return nil
+}
 
 // Set is a loaded dataset.
 type Set struct {
@@ -81,11 +108,16 @@ func (s *Set) Finish() error {
 		if sp == nil || sp.Len() == 0 {
 			return fmt.Errorf("dataset %s: %s split is empty", s.Name, ns.Name)
 		}
-		if len(sp.X) != len(s.Modalities) {
+		if sp.Source != nil {
+			sp.Source.Digest(h) // values are checked when read
+		} else if len(sp.X) != len(s.Modalities) {
 			return fmt.Errorf("dataset %s: %s split has %d modalities, want %d", s.Name, ns.Name, len(sp.X), len(s.Modalities))
 		}
 		n := sp.Len()
 		for m, mod := range s.Modalities {
+			if sp.Source != nil {
+				break
+			}
 			if want := n * mod.Size(); len(sp.X[m]) != want {
 				return fmt.Errorf("dataset %s: %s split, modality %s: %d values for %d samples of shape %v (want %d)",
 					s.Name, ns.Name, mod.Name, len(sp.X[m]), n, mod.Shape, want)
