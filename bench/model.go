@@ -121,6 +121,12 @@ type EpochContext struct {
 	Order []int64
 }
 
+// Closer frees state a method keeps across steps (prototypes, histories); the trainer calls it when
+// the run ends.
+type Closer interface {
+	Close()
+}
+
 // Staged methods train in stages (DMI). At the first epoch of each new stage the trainer restores the
 // best checkpoint (by validation accuracy) of the previous stage, calls EnterStage, builds a fresh
 // optimiser with the returned learning rate (≤ 0: the run's), and restarts model selection; the final

@@ -354,6 +354,9 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 		return nil, err
 	}
 	defer r.VS.Destroy()
+	if cl, ok := r.Method.(Closer); ok {
+		defer cl.Close()
+	}
 
 	train := SplitOnDevice(set.Train, set.Modalities, dev)
 	defer train.Drop()
