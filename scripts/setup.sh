@@ -89,6 +89,20 @@ if ! grep -q '^	x.d = new(bigStruct)$' "$gotch_ts/tensor.go"; then
 fi
 sed -i 's|^	x.d = new(bigStruct)$|	// x.d = new(bigStruct): removed by scripts/setup.sh, tensors are freed deterministically|' "$gotch_ts/tensor.go"
 
+#  3. an op's Go arguments (a *Scalar built inline, e.g. x.MustMulScalar(ts.FloatScalar(2), false), or a
+#     temporary *Tensor) are unreachable once their C pointers are read, so the garbage collector may
+#     run their finalizers, which free the C object, while libtorch is still using it. Each generated
+#     call gets a runtime.KeepAlive for the objects whose pointers it passes.
+if ! grep -q '^  "runtime"$' "$gotch_ts/tensor-generated.go"; then
+  perl -0pi -e 's/^import\(\n  "unsafe"/import(\n  "runtime"\n  "unsafe"/m' "$gotch_ts/tensor-generated.go"
+  perl -pi -e 'if (/^\s*lib\.Atg\w+\(.*\)\s*$/) { my %seen; my @v = grep { !$seen{$_}++ } (/\b(\w+)\.c(?:scalar|tensor)\b/g); if (@v) { chomp; $_ .= join("", map { "; runtime.KeepAlive($_)" } @v) . "\n"; } }' "$gotch_ts/tensor-generated.go"
+fi
+n=$(grep -c 'runtime.KeepAlive' "$gotch_ts/tensor-generated.go" || true)
+if [[ "$n" -lt 2000 ]]; then
+  echo "setup: expected KeepAlive patches in $gotch_ts/tensor-generated.go (found $n); gotch changed?" >&2
+  exit 1
+fi
+
 libtch=vendor/github.com/sugarme/gotch/libtch
 ldflags="-L$libtorch/lib -Wl,-rpath,$libtorch/lib -Wl,--no-as-needed -ltorch_cpu -lc10"
 if [[ $cuda == 1 ]]; then

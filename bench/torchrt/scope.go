@@ -13,6 +13,7 @@ import (
 //	h := s.T(x.MustRelu(false))
 type Scope struct {
 	tensors []*ts.Tensor
+	scalars []*ts.Scalar
 }
 
 // NewScope returns an empty scope.
@@ -22,6 +23,16 @@ func NewScope() *Scope { return &Scope{tensors: make([]*ts.Tensor, 0, 64)} }
 func (s *Scope) T(t *ts.Tensor) *ts.Tensor {
 	s.tensors = append(s.tensors, t)
 	return t
+}
+
+// Scalar returns a libtorch scalar that stays alive until Drop. gotch frees scalars only in a
+// garbage-collector finalizer; a temporary like x.MustMulScalar(ts.FloatScalar(2), false) is
+// unreachable once its C pointer has been read, so a collection during the C call could free it
+// while libtorch still reads it. Holding it in the scope prevents that.
+func (s *Scope) Scalar(v float64) *ts.Scalar {
+	sc := ts.FloatScalar(v)
+	s.scalars = append(s.scalars, sc)
+	return sc
 }
 
 // Len is the number of tensors held.
@@ -34,6 +45,8 @@ func (s *Scope) Drop() {
 		s.tensors[i] = nil
 	}
 	s.tensors = s.tensors[:0]
+	clear(s.scalars) // now unreachable: their finalizers free them
+	s.scalars = s.scalars[:0]
 }
 
 // Keep removes t from the scope so that it outlives Drop; the caller then owns it.
