@@ -1,0 +1,158 @@
+package encoders
+
+import (
+	"fmt"
+
+	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/data"
+	"github.com/mmfusion/bench/bench/torchrt"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+func init() {
+	bench.Encoders.Register("resnet18", "torchvision ResNet-18 without its FC (methods.md §0.1); images [C,H,W] or clips [C,T,H,W]", bench.EncoderSpec{
+		Params: []bench.ParamSpec{
+			{Name: "width", Default: "64", Kind: "int", Help: "base width: layers have width, 2·width, 4·width, 8·width channels (feature size 8·width); 64 is ResNet-18, 16 or 32 for quick runs"},
+		},
+		New: newResNet18,
+	})
+}
+
+// ResNet18 is torchvision's ResNet-18 (BasicBlock, [2, 2, 2, 2]) with the FC removed, trained from
+// scratch as in OGM-GE / PMR: conv weights Kaiming-normal (fan_out), BatchNorm weight 1 and bias 0.
+// conv1 takes as many channels as the modality has (1 spectrogram, 2 optical flow, 3 RGB).
+//
+// Inputs are either images (B, C, H, W), declared as modality shape [C, H, W] (audio spectrograms
+// [1, F, T] are such images), or clips (B, C, T, H, W), declared as [C, T, H, W] — the reference
+// repositories' layout. A clip's frames are folded into the batch (B·T, C, H, W) for the CNN; the
+// feature is the average over frames and positions of the last map, i.e. the reference's
+// reshape to (B, 512, T, h, w) followed by a global 3-D average pool.
+//
+// Stages (for MMTM): 0 = stem (conv1, bn1, ReLU, max-pool) + layer1, 1 = layer2, 2 = layer3,
+// 3 = layer4. Stage outputs of clips are returned as (B, C, T, h, w), batch first, and accepted back
+// in that shape by the next stage. Variable names follow torchvision (conv1, bn1,
+// layer1.0.conv1, layer1.0.downsample.0, …) so that its checkpoints can be mapped onto them.
+type ResNet18 struct {
+	conv1  *conv2d
+	bn1    *nn.BatchNorm
+	layers [4][]*basicBlock
+	widths [4]int64
+}
+
+// basicBlock is torchvision's BasicBlock: 3×3 conv (stride s) → BN → ReLU → 3×3 conv → BN, plus the
+// shortcut (a 1×1 conv with stride s and BN where the shape changes), then ReLU.
+type basicBlock struct {
+	conv1, conv2 *conv2d
+	bn1, bn2     *nn.BatchNorm
+	downConv     *conv2d // nil: identity shortcut
+	downBN       *nn.BatchNorm
+}
+
+func newResNet18(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
+	width := int64(params.Int("width"))
+	if err := positive("resnet18", map[string]int64{"width": width}); err != nil {
+		return nil, err
+	}
+	if n := len(mod.Shape); n != 3 && n != 4 {
+		return nil, fmt.Errorf("resnet18: modality %s has shape %v; want an image [C,H,W] or a clip [C,T,H,W]", mod.Name, mod.Shape)
+	}
+	r := &ResNet18{widths: [4]int64{width, 2 * width, 4 * width, 8 * width}}
+	r.conv1 = newConv2d(p.Sub("conv1"), mod.Shape[0], width, 7, 2, 3, kaimingNormalFanOut, false)
+	r.bn1 = newBatchNorm2d(p.Sub("bn1"), width)
+	in := width
+	for i, w := range r.widths {
+		stride := int64(2)
+		if i == 0 {
+			stride = 1
+		}
+		lp := p.Sub(fmt.Sprintf("layer%d", i+1))
+		r.layers[i] = []*basicBlock{newBasicBlock(lp.Sub("0"), in, w, stride), newBasicBlock(lp.Sub("1"), w, w, 1)}
+		in = w
+	}
+	return r, nil
+}
+
+func newBasicBlock(p *nn.Path, in, out, stride int64) *basicBlock {
+	b := &basicBlock{
+		conv1: newConv2d(p.Sub("conv1"), in, out, 3, stride, 1, kaimingNormalFanOut, false),
+		bn1:   newBatchNorm2d(p.Sub("bn1"), out),
+		conv2: newConv2d(p.Sub("conv2"), out, out, 3, 1, 1, kaimingNormalFanOut, false),
+		bn2:   newBatchNorm2d(p.Sub("bn2"), out),
+	}
+	if stride != 1 || in != out {
+		d := p.Sub("downsample")
+		b.downConv = newConv2d(d.Sub("0"), in, out, 1, stride, 0, kaimingNormalFanOut, false)
+		b.downBN = newBatchNorm2d(d.Sub("1"), out)
+	}
+	return b
+}
+
+func (b *basicBlock) forward(s *torchrt.Scope, x *ts.Tensor, train bool) *ts.Tensor {
+	h := s.T(b.bn1.ForwardT(b.conv1.forward(s, x), train))
+	h = s.T(h.MustRelu(false))
+	h = s.T(b.bn2.ForwardT(b.conv2.forward(s, h), train))
+	short := x
+	if b.downConv != nil {
+		short = s.T(b.downBN.ForwardT(b.downConv.forward(s, x), train))
+	}
+	return s.T(s.T(h.MustAdd(short, false)).MustRelu(false))
+}
+
+// OutDim is layer4's width (512 at width 64).
+func (r *ResNet18) OutDim() int64 { return r.widths[3] }
+
+// NumStages is 4: stem+layer1, layer2, layer3, layer4.
+func (r *ResNet18) NumStages() int { return len(r.layers) }
+
+// StageChannels is the width of layer i+1.
+func (r *ResNet18) StageChannels(i int) int64 { return r.widths[i] }
+
+// Forward maps images (B, C, H, W) or clips (B, C, T, H, W) to (B, OutDim). A clip stays folded
+// through all four stages (no reshape between them) and is pooled over positions, then frames.
+func (r *ResNet18) Forward(s *torchrt.Scope, x *ts.Tensor, train bool) *ts.Tensor {
+	if x.Dim() != 5 {
+		return r.Pool(s, r.run(s, x, 0, len(r.layers), train))
+	}
+	sz := x.MustSize()
+	y := meanOver(s, r.run(s, foldClip(s, x), 0, len(r.layers), train), 2, 3) // (B·T, C)
+	return meanOver(s, s.T(y.MustView([]int64{sz[0], sz[2], -1}, false)), 1)
+}
+
+// ForwardStage runs stage i on (B, C, H, W) or, for clips, (B, C, T, H, W), and returns the same
+// layout.
+func (r *ResNet18) ForwardStage(s *torchrt.Scope, i int, x *ts.Tensor, train bool) *ts.Tensor {
+	if x.Dim() != 5 {
+		return r.run(s, x, i, i+1, train)
+	}
+	sz := x.MustSize()
+	return unfoldClip(s, r.run(s, foldClip(s, x), i, i+1, train), sz[0], sz[2])
+}
+
+// Pool averages the last map over its positions (and frames): (B, C, …) → (B, C).
+func (r *ResNet18) Pool(s *torchrt.Scope, x *ts.Tensor) *ts.Tensor {
+	if x.Dim() == 5 {
+		return meanOver(s, x, 2, 3, 4)
+	}
+	return meanOver(s, x, 2, 3)
+}
+
+// run applies stages [from, to) to a 4-D batch; stage 0 starts with the stem.
+func (r *ResNet18) run(s *torchrt.Scope, x *ts.Tensor, from, to int, train bool) *ts.Tensor {
+	for i := from; i < to; i++ {
+		if i == 0 {
+			x = r.stem(s, x, train)
+		}
+		for _, b := range r.layers[i] {
+			x = b.forward(s, x, train)
+		}
+	}
+	return x
+}
+
+// stem is conv1 (7×7, stride 2) → BN → ReLU → 3×3 max-pool (stride 2, padding 1).
+func (r *ResNet18) stem(s *torchrt.Scope, x *ts.Tensor, train bool) *ts.Tensor {
+	h := s.T(r.bn1.ForwardT(r.conv1.forward(s, x), train))
+	h = s.T(h.MustRelu(false))
+	return s.T(h.MustMaxPool2d([]int64{3, 3}, []int64{2, 2}, []int64{1, 1}, []int64{1, 1}, false, false))
+}

@@ -1,0 +1,68 @@
+package encoders
+
+import (
+	"fmt"
+
+	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/data"
+	"github.com/mmfusion/bench/bench/torchrt"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+func init() {
+	bench.Encoders.Register("vit", "small Vision Transformer over [C,H,W] inputs cut into patches; feature = the class token", bench.EncoderSpec{
+		Params: append([]bench.ParamSpec{
+			{Name: "patch", Default: "4", Kind: "int", Help: "patch side (use 16 for 224×224 inputs); a remainder at the right/bottom edge is dropped"},
+		}, blockParams()...),
+		New: newViT,
+	})
+}
+
+// ViT embeds non-overlapping patch×patch patches with a strided convolution, prepends a learned class
+// token, adds learned position embeddings (both N(0, 0.02²), as in timm), runs pre-norm blocks, and
+// returns the final LayerNorm of the class token. Linear layers use PyTorch's default init.
+type ViT struct {
+	embed    *conv2d
+	cls, pos *ts.Tensor // (1, 1, dim), (1, 1+patches, dim)
+	blocks   []*block
+	norm     *layerNorm
+	dim      int64
+}
+
+func newViT(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
+	cfg, err := parseBlockConfig("vit", params)
+	if err != nil {
+		return nil, err
+	}
+	patch := int64(params.Int("patch"))
+	if err := positive("vit", map[string]int64{"patch": patch}); err != nil {
+		return nil, err
+	}
+	if len(mod.Shape) != 3 || mod.Shape[1] < patch || mod.Shape[2] < patch {
+		return nil, fmt.Errorf("vit: modality %s has shape %v; want [C,H,W] with H, W ≥ patch=%d", mod.Name, mod.Shape, patch)
+	}
+	n := (mod.Shape[1] / patch) * (mod.Shape[2] / patch)
+	return &ViT{
+		embed:  newConv2d(p.Sub("patch_embed"), mod.Shape[0], cfg.dim, patch, patch, 0, torchDefaultUniform(mod.Shape[0]*patch*patch), true),
+		cls:    p.MustNewVar("cls_token", []int64{1, 1, cfg.dim}, constStd(0.02)),
+		pos:    p.MustNewVar("pos_embed", []int64{1, 1 + n, cfg.dim}, constStd(0.02)),
+		blocks: newBlocks(p.Sub("blocks"), cfg),
+		norm:   newLayerNorm(p.Sub("norm"), cfg.dim),
+		dim:    cfg.dim,
+	}, nil
+}
+
+// OutDim is dim.
+func (v *ViT) OutDim() int64 { return v.dim }
+
+// Forward maps (B, C, H, W) to the class token's feature (B, dim). There is no dropout or
+// BatchNorm, so train does not matter.
+func (v *ViT) Forward(s *torchrt.Scope, x *ts.Tensor, train bool) *ts.Tensor {
+	e := s.T(v.embed.forward(s, x).MustFlatten(2, -1, false)) // (B, dim, patches)
+	e = s.T(e.MustTranspose(1, 2, false))                     // (B, patches, dim)
+	cls := s.T(v.cls.MustExpand([]int64{x.MustSize()[0], 1, v.dim}, false, false))
+	h := s.T(ts.MustCat([]*ts.Tensor{cls, e}, 1))
+	h = runBlocks(s, v.blocks, s.T(h.MustAdd(v.pos, false)))
+	return v.norm.forward(s, s.T(h.MustSelect(1, 0, false)))
+}
