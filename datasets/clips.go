@@ -1,0 +1,285 @@
+package datasets
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mmfusion/bench/bench/data"
+)
+
+// Machinery shared by the video datasets (cremad, ks, ucf101): list files, resolving each clip's
+// files at load time, carving a validation split out of the training list, and the lazy data.Source.
+//
+// Every file a sample will read is found (and its size recorded) when the dataset loads, so a missing
+// file is reported at once, with every path looked for, instead of in the middle of training; only
+// decoding happens on demand.
+
+// Parameters shared by the video datasets.
+const (
+	ClipDefaultVal       = 0.1 // share of the training list held out for validation
+	ClipDefaultSplitSeed = 0   // fixed, so every run seed selects on the same validation clips
+	clipMaxListed        = 12  // missing paths quoted in an error
+)
+
+// clipEntry is one row of a list file.
+type clipEntry struct {
+	Name  string
+	Label int64
+	Group string // samples of one group go to the same side of the validation carve ("" = by class)
+}
+
+// clipSample is a resolved entry: every file its Read opens, in the order the dataset's reader
+// expects them.
+type clipSample struct {
+	Name  string
+	Label int64
+	Files []fileRef
+}
+
+// clipSource is the lazily read split of a video dataset (data.Source).
+type clipSource struct {
+	dataset string
+	split   string
+	digest  string // the parameters that shape the values, written into Digest
+	root    string // Digest writes paths relative to it
+	samples []clipSample
+	read    func(c *clipSample, dst [][]float32) error
+}
+
+// Read fills dst with sample i. It is safe for concurrent use: it only reads shared state.
+func (s *clipSource) Read(i int, dst [][]float32) error {
+	if i < 0 || i >= len(s.samples) {
+		return fmt.Errorf("dataset %s: %s sample %d out of range [0, %d)", s.dataset, s.split, i, len(s.samples))
+	}
+	if err := s.read(&s.samples[i], dst); err != nil {
+		return fmt.Errorf("dataset %s: %s sample %d (%s): %w", s.dataset, s.split, i, s.samples[i].Name, err)
+	}
+	return nil
+}
+
+// Digest writes the parameters, then each sample's name, label and files (relative path and size).
+func (s *clipSource) Digest(h io.Writer) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %s %s\n%d samples\n", s.dataset, s.split, s.digest, len(s.samples))
+	for _, c := range s.samples {
+		fmt.Fprintf(&b, "%s %d", c.Name, c.Label)
+		for _, f := range c.Files {
+			rel, err := filepath.Rel(s.root, f.Path)
+			if err != nil {
+				rel = f.Path
+			}
+			fmt.Fprintf(&b, " %s:%d", filepath.ToSlash(rel), f.Size)
+		}
+		b.WriteByte('\n')
+		if b.Len() > 1<<16 {
+			h.Write(b.Bytes())
+			b.Reset()
+		}
+	}
+	h.Write(b.Bytes())
+}
+
+// dataSplit wraps the source as a data.Split.
+func (s *clipSource) dataSplit() *data.Split {
+	y := make([]int64, len(s.samples))
+	for i, c := range s.samples {
+		y[i] = c.Label
+	}
+	return &data.Split{Source: s, Y: y}
+}
+
+// digestParams renders params in key order for the source digest.
+func digestParams(params map[string]string) string {
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + params[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+// listLine is one non-blank line of a list file, with its 1-based number.
+type listLine struct {
+	Num  int
+	Text string
+}
+
+// readListFile returns the non-blank lines of a text list, with a UTF-8 byte-order mark, CR line
+// endings and surrounding spaces removed (the reference lists come with CRLF or LF endings, and
+// CREMA-D's with a BOM in places).
+func readListFile(path string) ([]listLine, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("file %s: %w", path, err)
+	}
+	defer f.Close()
+	var lines []listLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		text := sc.Text()
+		if n == 1 {
+			text = strings.TrimPrefix(text, "\uFEFF")
+		}
+		if text = strings.TrimSpace(text); text != "" {
+			lines = append(lines, listLine{n, text})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("file %s: %w", path, err)
+	}
+	if len(lines) == 0 {
+		return nil, fmt.Errorf("file %s: no entries", path)
+	}
+	return lines, nil
+}
+
+// clipMissingParam reads the missing=error|skip parameter.
+func clipMissingParam(p *specParams) (skip bool, err error) {
+	switch v := p.str("missing", "error"); v {
+	case "error":
+		return false, nil
+	case "skip":
+		return true, nil
+	default:
+		return false, p.errorf("missing", v, "want error (report clips whose files are missing) or skip (drop them, as the reference loaders do)")
+	}
+}
+
+// clipResolver turns an entry into a sample, or says which paths it looked for and did not find.
+type clipResolver func(e clipEntry) (clipSample, []string)
+
+// resolveClips resolves every entry, on all CPUs. Entries whose files are missing are an error that
+// lists the paths looked for, or with skip are dropped (the reference loaders drop them silently); it
+// is an error too if nothing is left.
+func resolveClips(dataset, listName, source string, entries []clipEntry, resolve clipResolver, skip bool) ([]clipSample, error) {
+	samples := make([]clipSample, len(entries))
+	problems := make([][]string, len(entries))
+	parallelFor(len(entries), func(i int) { samples[i], problems[i] = resolve(entries[i]) })
+	var kept []clipSample
+	var listed []string
+	bad := 0
+	for i, pr := range problems {
+		if len(pr) == 0 {
+			kept = append(kept, samples[i])
+			continue
+		}
+		bad++
+		for _, p := range pr {
+			if len(listed) < clipMaxListed {
+				listed = append(listed, entries[i].Name+": "+p)
+			}
+		}
+	}
+	if bad == 0 || (skip && len(kept) > 0) {
+		return kept, nil
+	}
+	more := ""
+	if bad > len(listed) {
+		more = fmt.Sprintf("; and more (%d clips in all)", bad)
+	}
+	hint := "; add missing=skip to drop such clips, as the reference loaders do"
+	if skip {
+		hint = "; missing=skip left no clip"
+	}
+	return nil, fmt.Errorf("dataset %s: %d of %d clips of %s lack files (folder from %s); looked for: %s%s%s",
+		dataset, bad, len(entries), listName, source, strings.Join(listed, "; "), more, hint)
+}
+
+// parallelFor calls f(0) … f(n−1) on GOMAXPROCS goroutines.
+func parallelFor(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), n); w++ {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// carveValidation splits the resolved training samples into training and validation. Samples
+// with a Group are split by group: a share of the groups (at least one, at most all but one), drawn
+// with seed, goes to validation, so near-duplicate clips of one group never straddle the split.
+// Otherwise the split is stratified by class (stratifiedSplit: round(share·n_c) of each class, at
+// least one kept for training). Both keep the list order.
+func carveValidation(samples []clipSample, groups []string, share float64, seed int64) (train, val []clipSample) {
+	var trIdx, valIdx []int
+	if groups != nil {
+		trIdx, valIdx = groupSplit(groups, share, seed)
+	} else {
+		y := make([]int64, len(samples))
+		for i, s := range samples {
+			y[i] = s.Label
+		}
+		trIdx, valIdx = stratifiedSplit(y, share, seed)
+	}
+	for _, i := range trIdx {
+		train = append(train, samples[i])
+	}
+	for _, i := range valIdx {
+		val = append(val, samples[i])
+	}
+	return train, val
+}
+
+// groupSplit holds out round(share·G) of the G distinct groups (at least 1, at most G−1), drawn
+// with a PCG stream seeded by seed from the sorted group names.
+func groupSplit(groups []string, share float64, seed int64) (train, val []int) {
+	distinct := slices.Clone(groups)
+	slices.Sort(distinct)
+	distinct = slices.Compact(distinct)
+	r := rand.New(rand.NewPCG(uint64(seed), 0x6a0_c1b5))
+	r.Shuffle(len(distinct), func(i, j int) { distinct[i], distinct[j] = distinct[j], distinct[i] })
+	nVal := min(max(int(share*float64(len(distinct))+0.5), 1), len(distinct)-1)
+	held := map[string]bool{}
+	for _, g := range distinct[:max(nVal, 0)] {
+		held[g] = true
+	}
+	for i, g := range groups {
+		if held[g] {
+			val = append(val, i)
+		} else {
+			train = append(train, i)
+		}
+	}
+	return train, val
+}
+
+// clipValParams reads val and split_seed.
+func clipValParams(p *specParams) (float64, int64, error) {
+	share, err := p.float("val", ClipDefaultVal, 0, 1)
+	if err != nil {
+		return 0, 0, err
+	}
+	if share <= 0 || share >= 1 {
+		return 0, 0, p.errorf("val", p.used["val"], "must be strictly between 0 and 1")
+	}
+	seed, err := p.seed("split_seed", ClipDefaultSplitSeed)
+	return share, seed, err
+}
+
+// clipRelDir returns where a media folder is: override if given, else dir/sub.
+func clipRelDir(dir, sub, override string) string {
+	if override != "" {
+		return override
+	}
+	return filepath.Join(dir, sub)
+}
