@@ -1,0 +1,253 @@
+package methods
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/data"
+	"github.com/mmfusion/bench/bench/layers"
+	"github.com/mmfusion/bench/bench/torchrt"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+// Test-only encoders: one without stages, one whose three stages give (B, C, 2, 2) maps.
+func init() {
+	bench.Encoders.Register("mmtm-test-flat", "test only: one Linear, no stages", bench.EncoderSpec{
+		New: func(p *nn.Path, mod data.Modality, _ bench.Params) (bench.Encoder, error) {
+			return &mmtmTestFlat{l: layers.NewLinear(p.Sub("0"), int64(mod.Size()), 8)}, nil
+		},
+	})
+	bench.Encoders.Register("mmtm-test-maps", "test only: three stages of (B, C, 2, 2) maps", bench.EncoderSpec{
+		New: func(p *nn.Path, mod data.Modality, _ bench.Params) (bench.Encoder, error) {
+			e := &mmtmTestMaps{ch: []int64{3, 4, 5}}
+			in := int64(mod.Size())
+			for i, c := range e.ch {
+				e.l = append(e.l, layers.NewLinear(p.Sub(fmt.Sprint(i)), in, 4*c))
+				in = 4 * c
+			}
+			return e, nil
+		},
+	})
+}
+
+type mmtmTestFlat struct{ l *layers.Linear }
+
+func (e *mmtmTestFlat) Forward(s *torchrt.Scope, x *ts.Tensor, _ bool) *ts.Tensor {
+	return s.T(e.l.Forward(s, x).MustRelu(false))
+}
+func (e *mmtmTestFlat) OutDim() int64 { return 8 }
+
+type mmtmTestMaps struct {
+	l  []*layers.Linear
+	ch []int64
+}
+
+func (e *mmtmTestMaps) Forward(s *torchrt.Scope, x *ts.Tensor, train bool) *ts.Tensor {
+	for i := range e.l {
+		x = e.ForwardStage(s, i, x, train)
+	}
+	return e.Pool(s, x)
+}
+func (e *mmtmTestMaps) OutDim() int64             { return e.ch[len(e.ch)-1] }
+func (e *mmtmTestMaps) NumStages() int            { return len(e.l) }
+func (e *mmtmTestMaps) StageChannels(i int) int64 { return e.ch[i] }
+func (e *mmtmTestMaps) ForwardStage(s *torchrt.Scope, i int, x *ts.Tensor, _ bool) *ts.Tensor {
+	if x.Dim() != 2 {
+		x = s.T(x.MustFlatten(1, -1, false))
+	}
+	h := s.T(e.l[i].Forward(s, x).MustRelu(false))
+	return s.T(h.MustReshape([]int64{x.MustSize()[0], e.ch[i], 2, 2}, false))
+}
+func (e *mmtmTestMaps) Pool(s *torchrt.Scope, x *ts.Tensor) *ts.Tensor {
+	return s.T(x.MustMeanDim([]int64{2, 3}, false, x.DType(), false))
+}
+
+func mmtmTensor(s *torchrt.Scope, v []float32, shape ...int64) *ts.Tensor {
+	return s.T(s.T(ts.MustOfSlice(v)).MustReshape(shape, false))
+}
+
+// The module on a 4-D map A (B=1, C_A=2, 2×3) and a 3-D map B (B=1, C_B=3, 2): the squeeze is the
+// mean over the non-channel dims and keeps the batch dim at B = 1, C_Z = ⌊2·5/4⌋ = 2, and the
+// outputs are scale·σ(W_A ReLU(W_z[S_A;S_B]+b_z)+b_A) ⊙ A broadcast over space, recomputed in float64.
+func TestMMTMModuleOnMaps(t *testing.T) {
+	s := torchrt.NewScope()
+	defer s.Drop()
+	av := []float32{1, 2, 3, 4, 5, 6, -1, 0, 2, 2, 7, -3}
+	bv := []float32{0.5, -0.5, 1, 3, -2, 4}
+	a := mmtmTensor(s, av, 1, 2, 2, 3)
+	b := mmtmTensor(s, bv, 1, 3, 2)
+	sa, sb := mibGo(mmtmSqueeze(s, a)), mibGo(mmtmSqueeze(s, b))
+	wantSA := []float64{(1 + 2 + 3 + 4 + 5 + 6) / 6.0, (-1 + 0 + 2 + 2 + 7 - 3) / 6.0}
+	wantSB := []float64{0, 2, 1}
+	if len(sa) != 1 || len(sa[0]) != 2 || len(sb) != 1 || len(sb[0]) != 3 {
+		t.Fatalf("squeeze shapes %v %v, want (1, 2) and (1, 3)", a.MustSize(), b.MustSize())
+	}
+	for c := range wantSA {
+		if !mibClose(sa[0][c], wantSA[c], 1e-6) {
+			t.Fatalf("S_A = %v, want %v", sa[0], wantSA)
+		}
+	}
+	for c := range wantSB {
+		if !mibClose(sb[0][c], wantSB[c], 1e-6) {
+			t.Fatalf("S_B = %v, want %v", sb[0], wantSB)
+		}
+	}
+	vs := nn.NewVarStore(gotch.CPU)
+	defer vs.Destroy()
+	mod := newMMTMModule(vs.Root(), 2, 3, 4)
+	if mod.squeeze.Out != 2 || mod.exciteA.Out != 2 || mod.exciteB.Out != 3 {
+		t.Fatalf("C_Z = %d, excitations %d, %d", mod.squeeze.Out, mod.exciteA.Out, mod.exciteB.Out)
+	}
+	for _, scale := range []float64{1, 2} {
+		at, bt := mod.forward(s, a, b, scale)
+		z := mibGoMap(mibGoLinear(mibGoConcat(sa, sb), mod.squeeze), mibGoRelu)
+		sig := func(v float64) float64 { return scale / (1 + math.Exp(-v)) }
+		ga, gb := mibGoMap(mibGoLinear(z, mod.exciteA), sig), mibGoMap(mibGoLinear(z, mod.exciteB), sig)
+		gotA, gotB := mibGo(s.T(at.MustFlatten(0, -1, false)))[0], mibGo(s.T(bt.MustFlatten(0, -1, false)))[0]
+		for k, v := range av {
+			if want := ga[0][k/6] * float64(v); !mibClose(gotA[k], want, 1e-5) {
+				t.Fatalf("scale %v: Ã[%d] = %v, want %v", scale, k, gotA[k], want)
+			}
+		}
+		for k, v := range bv {
+			if want := gb[0][k/2] * float64(v); !mibClose(gotB[k], want, 1e-5) {
+				t.Fatalf("scale %v: B̃[%d] = %v, want %v", scale, k, gotB[k], want)
+			}
+		}
+		if sh := at.MustSize(); len(sh) != 4 || sh[0] != 1 || sh[1] != 2 {
+			t.Fatalf("Ã shape %v", sh)
+		}
+	}
+}
+
+func mmtmBuild(t *testing.T, s *torchrt.Scope, encoder string, sets map[string]string) (*MMTM, *bench.Batch) {
+	t.Helper()
+	set := mibTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16")
+	run, err := bench.Build(mibTestCell(t, "mmtm", encoder, sets, nil, 3, 1), set, gotch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(run.VS.Destroy)
+	train := bench.SplitOnDevice(set.Train, set.Modalities, gotch.CPU)
+	t.Cleanup(train.Drop)
+	idx := make([]int64, 12)
+	for i := range idx {
+		idx[i] = int64(i)
+	}
+	return run.Method.(*MMTM), train.Batch(s, idx, gotch.CPU)
+}
+
+// Placement and shapes: with three stages of 4-D maps MMTMs follow stages 1 and 2 only (C_Z =
+// ⌊2(4+4)/4⌋ = 4 and ⌊2(5+5)/4⌋ = 5), with the 2-stage mlp encoder both stages; outputs are (B, K).
+func TestMMTMPlacementAndShapes(t *testing.T) {
+	s := torchrt.NewScope()
+	defer s.Drop()
+	m, b := mmtmBuild(t, s, "mmtm-test-maps", nil)
+	if len(m.modules) != 3 || m.modules[0] != nil || m.modules[1] == nil || m.modules[2] == nil {
+		t.Fatalf("modules per stage %v, want none after stage 0", m.modules)
+	}
+	if m.modules[1].squeeze.In != 8 || m.modules[1].squeeze.Out != 4 || m.modules[2].squeeze.Out != 5 || m.modules[2].exciteB.Out != 5 {
+		t.Fatal("module sizes do not follow the stage channels")
+	}
+	_, out := m.Forward(s, b, true)
+	for _, l := range append([]*ts.Tensor{out.Fused}, out.PerModality...) {
+		if sh := l.MustSize(); len(sh) != 2 || sh[0] != 12 || sh[1] != 4 {
+			t.Fatalf("output shape %v, want (12, 4)", sh)
+		}
+	}
+	m2, _ := mmtmBuild(t, s, "mlp", nil)
+	if len(m2.modules) != 2 || m2.modules[0] == nil || m2.modules[1] == nil {
+		t.Fatalf("2-stage encoder: modules %v, want after both stages", m2.modules)
+	}
+	m3, _ := mmtmBuild(t, s, "mmtm-test-maps", map[string]string{"first_stage": "2"})
+	if m3.modules[0] != nil || m3.modules[1] != nil || m3.modules[2] == nil {
+		t.Fatalf("first_stage=2: modules %v", m3.modules)
+	}
+}
+
+// The gates couple the streams: with gates forced to 1 modality 1's logits are head₁(φ₁(x¹)) and do
+// not move when x² is perturbed; with the MMTMs they differ from that and do move. The fused logits
+// are the mean of the two, and the loss is CE(fused) (+ the unimodal CEs with uni_losses).
+func TestMMTMGatesCoupleStreams(t *testing.T) {
+	for _, encoder := range []string{"mlp", "mmtm-test-maps"} {
+		s := torchrt.NewScope()
+		m, b := mmtmBuild(t, s, encoder, nil)
+		perturbed := &bench.Batch{X: []*ts.Tensor{b.X[0], s.T(b.X[1].MustMulScalar(ts.FloatScalar(-3), false))}, Y: b.Y, Index: b.Index}
+		plain := mibGo(m.heads[0].Forward(s, m.enc[0].Forward(s, b.X[0], false)))
+		maxDiff := func(a, c [][]float64) float64 {
+			var d float64
+			for i := range a {
+				for j := range a[i] {
+					d = math.Max(d, math.Abs(a[i][j]-c[i][j]))
+				}
+			}
+			return d
+		}
+		m.identityGates = true
+		_, id := m.Forward(s, b, false)
+		_, idP := m.Forward(s, perturbed, false)
+		if d := maxDiff(mibGo(id.PerModality[0]), plain); d > 1e-5 {
+			t.Fatalf("%s, identity gates: stream 1 differs from the plain encoder + head by %v", encoder, d)
+		}
+		if d := maxDiff(mibGo(idP.PerModality[0]), plain); d > 1e-5 {
+			t.Fatalf("%s, identity gates: stream 1 moved by %v when x² changed", encoder, d)
+		}
+		m.identityGates = false
+		loss, g := m.Forward(s, b, false)
+		_, gP := m.Forward(s, perturbed, false)
+		if d := maxDiff(mibGo(g.PerModality[0]), plain); d < 1e-4 {
+			t.Fatalf("%s: the gates did not change stream 1 (max diff %v)", encoder, d)
+		}
+		if d := maxDiff(mibGo(gP.PerModality[0]), mibGo(g.PerModality[0])); d < 1e-5 {
+			t.Fatalf("%s: stream 1 ignores x² through the MMTMs (max diff %v)", encoder, d)
+		}
+		la, lb, fused := mibGo(g.PerModality[0]), mibGo(g.PerModality[1]), mibGo(g.Fused)
+		avg := make([][]float64, len(la))
+		for i := range la {
+			for j := range la[i] {
+				avg[i] = append(avg[i], (la[i][j]+lb[i][j])/2)
+			}
+		}
+		if d := maxDiff(fused, avg); d > 1e-6 {
+			t.Fatalf("%s: fused is not the mean of the logits (diff %v)", encoder, d)
+		}
+		y := b.Y.Int64Values()
+		if got, want := loss.MustFloat64Value(nil), mibGoCE(fused, y); !mibClose(got, want, 1e-5) {
+			t.Fatalf("%s: loss %v, want CE(fused) %v", encoder, got, want)
+		}
+		m.uniLosses = true
+		loss, _ = m.Forward(s, b, false)
+		if got, want := loss.MustFloat64Value(nil), mibGoCE(fused, y)+mibGoCE(la, y)+mibGoCE(lb, y); !mibClose(got, want, 1e-5) {
+			t.Fatalf("%s: uni_losses loss %v, want %v", encoder, got, want)
+		}
+		s.Drop()
+	}
+}
+
+// The trainer refuses mmtm on an encoder without stages, before training.
+func TestMMTMRefusesEncoderWithoutStages(t *testing.T) {
+	set := mibTestSet(t, "synthetic:mix=R,train=32,val=16,test=16")
+	_, err := bench.Build(mibTestCell(t, "mmtm", "mmtm-test-flat", nil, nil, 1, 1), set, gotch.CPU)
+	if err == nil || !strings.Contains(err.Error(), "stages") {
+		t.Fatalf("Build with a stage-less encoder: err = %v", err)
+	}
+}
+
+// End to end: MMTM trains and beats chance (K = 4) by far on a redundant problem.
+func TestMMTMTrains(t *testing.T) {
+	set := mibTestSet(t, "synthetic:mix=R,train=400,val=200,test=200")
+	rec, err := bench.Train(context.Background(), mibTestCell(t, "mmtm", "mlp", nil, nil, 1, 10), set, gotch.CPU, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("test accuracy %.3f, per modality %v", rec.Test.Acc, rec.Test.PerModality)
+	if rec.Test.Acc < 0.8 || len(rec.Test.PerModality) != 2 {
+		t.Fatalf("test accuracy %.3f (chance 0.25), per modality %v", rec.Test.Acc, rec.Test.PerModality)
+	}
+}

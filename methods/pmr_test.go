@@ -1,0 +1,359 @@
+package methods
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/torchrt"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+// pmrTestFeatures returns each modality's features (rows) for the training samples idx, with the
+// encoders in eval mode, and the labels.
+func pmrTestFeatures(s *torchrt.Scope, run *bench.Run, train *bench.SplitTensors, idx []int64) ([][][]float64, []int64) {
+	var feats [][][]float64
+	var ys []int64
+	ts.NoGrad(func() {
+		b := train.Batch(s, idx, gotch.CPU)
+		ys = b.Y.Int64Values()
+		for m, e := range run.Encoders {
+			z := e.Forward(s, b.X[m], false)
+			feats = append(feats, pmrTestRows(z))
+		}
+	})
+	return feats, ys
+}
+
+func pmrTestRows(x *ts.Tensor) [][]float64 {
+	sz := x.MustSize()
+	v := x.Float64Values()
+	rows := make([][]float64, sz[0])
+	for i := range rows {
+		rows[i] = v[int64(i)*sz[1] : int64(i+1)*sz[1]]
+	}
+	return rows
+}
+
+func pmrTestClassMeans(rows [][]float64, ys []int64, k int) [][]float64 {
+	means := make([][]float64, k)
+	counts := make([]float64, k)
+	for c := range means {
+		means[c] = make([]float64, len(rows[0]))
+	}
+	for i, r := range rows {
+		counts[ys[i]]++
+		for j, v := range r {
+			means[ys[i]][j] += v
+		}
+	}
+	for c := range means {
+		for j := range means[c] {
+			means[c][j] /= counts[c]
+		}
+	}
+	return means
+}
+
+func pmrTestCheckProto(t *testing.T, name string, got *ts.Tensor, want [][]float64) {
+	t.Helper()
+	rows := pmrTestRows(got)
+	if len(rows) != len(want) {
+		t.Fatalf("%s: %d prototypes, want %d", name, len(rows), len(want))
+	}
+	for k := range want {
+		for j := range want[k] {
+			if math.Abs(rows[k][j]-want[k][j]) > 1e-5 {
+				t.Fatalf("%s: prototype %d, dim %d = %.6f, want %.6f", name, k, j, rows[k][j], want[k][j])
+			}
+		}
+	}
+}
+
+func pmrTestOrder(seed uint64, n int) []int64 {
+	r := rand.New(rand.NewPCG(seed, 1))
+	out := make([]int64, n)
+	for i, v := range r.Perm(n) {
+		out[i] = int64(v)
+	}
+	return out
+}
+
+// Prototypes at epoch 1 are the class means of the features of the first ⌊N_batches/10⌋ batches of
+// the order; at epoch 2 they are 0.8·(new class means) + 0.2·(old prototypes).
+func TestPMRPrototypesAreClassMeansWithMomentum(t *testing.T) {
+	run, train := ogmTestBuild(t, "pmr", nil, ogmTestData)
+	defer run.VS.Destroy()
+	defer train.Drop()
+	s := torchrt.NewScope()
+	defer s.Drop()
+	p := run.Method.(*PMR)
+	n := train.Len() // 240 samples, batch 8: 30 batches, the first 3 (24 samples) are used
+	order1 := pmrTestOrder(7, n)
+	p.EpochStart(&bench.EpochContext{Epoch: 1, Train: train, BatchSize: 8, Device: gotch.CPU, Order: order1})
+	feats, ys := pmrTestFeatures(s, run, train, order1[:24])
+	seen := map[int64]bool{}
+	for _, y := range ys {
+		seen[y] = true
+	}
+	if len(seen) != 4 {
+		t.Fatalf("test setup: the first 24 samples of the order hold classes %v", seen)
+	}
+	old := make([][][]float64, 2)
+	for m := range feats {
+		old[m] = pmrTestClassMeans(feats[m], ys, 4)
+		pmrTestCheckProto(t, "epoch 1", p.proto[m], old[m])
+	}
+	order2 := pmrTestOrder(8, n)
+	p.EpochStart(&bench.EpochContext{Epoch: 2, Train: train, BatchSize: 8, Device: gotch.CPU, Order: order2})
+	feats, ys = pmrTestFeatures(s, run, train, order2[:24])
+	for m := range feats {
+		want := pmrTestClassMeans(feats[m], ys, 4)
+		for k := range want {
+			for j := range want[k] {
+				want[k][j] = 0.8*want[k][j] + 0.2*old[m][k][j]
+			}
+		}
+		pmrTestCheckProto(t, "epoch 2 (momentum 0.2)", p.proto[m], want)
+	}
+	// Batch 32: 8 batches, ⌊8/10⌋ = 0, and the reference loop still processes one batch.
+	p.EpochStart(&bench.EpochContext{Epoch: 1, Train: train, BatchSize: 32, Device: gotch.CPU, Order: order1})
+	feats, ys = pmrTestFeatures(s, run, train, order1[:32])
+	for m := range feats {
+		pmrTestCheckProto(t, "one batch", p.proto[m], pmrTestClassMeans(feats[m], ys, 4))
+	}
+}
+
+// A class absent from the subset takes its mean over the whole training split at epoch 1.
+func TestPMRMissingClassFallsBackToFullSplitMean(t *testing.T) {
+	run, train := ogmTestBuild(t, "pmr", nil, ogmTestData)
+	defer run.VS.Destroy()
+	defer train.Drop()
+	s := torchrt.NewScope()
+	defer s.Drop()
+	p := run.Method.(*PMR)
+	n := train.Len()
+	all := make([]int64, n)
+	for i := range all {
+		all[i] = int64(i)
+	}
+	feats, ys := pmrTestFeatures(s, run, train, all)
+	var order []int64 // class 3 last
+	for pass := 0; pass < 2; pass++ {
+		for i, y := range ys {
+			if (y == 3) == (pass == 1) {
+				order = append(order, int64(i))
+			}
+		}
+	}
+	p.EpochStart(&bench.EpochContext{Epoch: 1, Train: train, BatchSize: 8, Device: gotch.CPU, Order: order})
+	sub, subY := pmrTestFeatures(s, run, train, order[:24])
+	for m := range feats {
+		want := pmrTestClassMeans(feats[m], ys, 4) // row 3: full-split mean
+		sm := pmrTestClassMeans(sub[m], subY, 4)
+		copy(want[:3], sm[:3])
+		pmrTestCheckProto(t, "missing class", p.proto[m], want)
+	}
+}
+
+func TestPMRBetaSwitchesToWeakerModality(t *testing.T) {
+	if b := pmrBeta(30, 20, 1.5); b != [2]float64{0, 1.5} {
+		t.Errorf("audio stronger: β = %v, want visual pushed (0, 1.5)", b)
+	}
+	if b := pmrBeta(20, 30, 1.5); b != [2]float64{1.5, 0} {
+		t.Errorf("visual stronger: β = %v, want audio pushed (1.5, 0)", b)
+	}
+	if b := pmrBeta(20, 20, 1.5); b != [2]float64{0, 0} {
+		t.Errorf("balanced: β = %v, want (0, 0)", b)
+	}
+}
+
+// pmrTestNegDist is −‖z − c‖ per prototype.
+func pmrTestNegDist(z []float64, protos [][]float64) []float64 {
+	out := make([]float64, len(protos))
+	for k, c := range protos {
+		var sq float64
+		for j := range z {
+			sq += (z[j] - c[j]) * (z[j] - c[j])
+		}
+		out[k] = -math.Sqrt(sq)
+	}
+	return out
+}
+
+func pmrTestSoftmax(l []float64) []float64 {
+	mx := math.Inf(-1)
+	for _, v := range l {
+		mx = math.Max(mx, v)
+	}
+	var z float64
+	p := make([]float64, len(l))
+	for k, v := range l {
+		p[k] = math.Exp(v - mx)
+		z += p[k]
+	}
+	for k := range p {
+		p[k] /= z
+	}
+	return p
+}
+
+// pmrTestStats returns, for prototype logits −d over the batch, the mean CE, the score Σ p_y and the
+// mean entropy.
+func pmrTestStats(rows [][]float64, ys []int64, protos [][]float64) (ce, score, ent float64) {
+	for i, z := range rows {
+		p := pmrTestSoftmax(pmrTestNegDist(z, protos))
+		ce -= math.Log(p[ys[i]])
+		score += p[ys[i]]
+		for _, q := range p {
+			ent -= q * math.Log(q)
+		}
+	}
+	n := float64(len(rows))
+	return ce / n, score, ent / n
+}
+
+func pmrTestTensor(rows [][]float64) *ts.Tensor {
+	var flat []float32
+	for _, r := range rows {
+		for _, v := range r {
+			flat = append(flat, float32(v))
+		}
+	}
+	return ts.MustOfSlice(flat).MustView([]int64{int64(len(rows)), int64(len(rows[0]))}, true)
+}
+
+// pmrTestSetup builds a run, takes a batch, and makes prototypes from its own features: modality
+// strong gets the class means (informative), the other gets them with the classes rotated
+// (misleading), so the other modality is the weaker one.
+func pmrTestSetup(t *testing.T, method string, sets map[string]string) (run *bench.Run, train *bench.SplitTensors, idx []int64, feats [][][]float64, ys []int64, s *torchrt.Scope) {
+	run, train = ogmTestBuild(t, method, sets, ogmTestData)
+	s = torchrt.NewScope()
+	idx = make([]int64, 64)
+	for i := range idx {
+		idx[i] = int64(i)
+	}
+	feats, ys = pmrTestFeatures(s, run, train, idx)
+	return
+}
+
+func pmrTestSetProtos(p *PMR, feats [][][]float64, ys []int64, strong int) [][][]float64 {
+	protos := make([][][]float64, 2)
+	for m := range protos {
+		means := pmrTestClassMeans(feats[m], ys, 4)
+		if m != strong {
+			means = append(means[1:], means[0])
+		}
+		protos[m] = means
+	}
+	for _, old := range p.proto {
+		old.MustDrop()
+	}
+	p.proto = []*ts.Tensor{pmrTestTensor(protos[0]), pmrTestTensor(protos[1])}
+	return protos
+}
+
+// pmrTestCE is the mean CE of logits against labels, in Go.
+func pmrTestCE(logits *ts.Tensor, ys []int64) float64 {
+	var ce float64
+	for i, r := range pmrTestRows(logits) {
+		ce -= math.Log(pmrTestSoftmax(r)[ys[i]])
+	}
+	return ce / float64(len(ys))
+}
+
+// The loss is CE(fused) + α·L_PCE of the weaker modality only (by ρ = s_a/s_v), recomputed here from
+// the features, the prototypes and the fused logits; outside the window it is CE(fused).
+func TestPMRLossAddsPCEOfWeakerModalityOnly(t *testing.T) {
+	run, train, idx, feats, ys, s := pmrTestSetup(t, "pmr", map[string]string{"alpha": "1.5", "modulation_end": "2"})
+	defer run.VS.Destroy()
+	defer train.Drop()
+	defer s.Drop()
+	p := run.Method.(*PMR)
+	for strong := 0; strong < 2; strong++ {
+		protos := pmrTestSetProtos(p, feats, ys, strong)
+		var ce, score [2]float64
+		for m := range protos {
+			ce[m], score[m], _ = pmrTestStats(feats[m], ys, protos[m])
+		}
+		weak := 1 - strong
+		if !(score[strong] > score[weak]) {
+			t.Fatalf("test setup: scores %v, modality %d should be stronger", score, strong)
+		}
+		b := train.Batch(s, idx, gotch.CPU)
+		b.Epoch = 2
+		loss, out := p.Forward(s, b, true)
+		want := pmrTestCE(out.Fused, ys) + 1.5*ce[weak]
+		if got := loss.MustFloat64Value(nil); math.Abs(got-want) > 1e-4 {
+			t.Errorf("strong %d: loss %.6f, want CE(fused) + 1.5·PCE_%d = %.6f (PCE of the stronger: %.4f)", strong, got, weak, want, ce[strong])
+		}
+		if p.lastBeta[weak] != 1.5 || p.lastBeta[strong] != 0 {
+			t.Errorf("strong %d: β = %v", strong, p.lastBeta)
+		}
+		b.Epoch = 3
+		loss, out = p.Forward(s, b, true)
+		if got, want := loss.MustFloat64Value(nil), pmrTestCE(out.Fused, ys); math.Abs(got-want) > 1e-5 {
+			t.Errorf("outside the window: loss %.6f, want CE(fused) %.6f", got, want)
+		}
+	}
+}
+
+// PER: pmr-per subtracts μ·H of the dominant modality's prototype distribution in epochs
+// 1..early_epochs, and nothing afterwards.
+func TestPMRPERSubtractsDominantEntropyEarly(t *testing.T) {
+	// Closed form on constructed logits: uniform over 4 classes → log 4; a near one-hot row → ≈ 0.
+	s0 := torchrt.NewScope()
+	defer s0.Drop()
+	uni := s0.T(ts.MustZeros([]int64{3, 4}, gotch.Float, gotch.CPU))
+	if h := pmrEntropy(s0, uni).MustFloat64Value(nil); math.Abs(h-math.Log(4)) > 1e-6 {
+		t.Errorf("entropy of uniform rows %.6f, want log 4", h)
+	}
+	peaked := s0.T(ts.MustOfSlice([]float32{0, -50, -50, -50}).MustView([]int64{1, 4}, true))
+	if h := pmrEntropy(s0, peaked).MustFloat64Value(nil); h > 1e-6 || h < 0 {
+		t.Errorf("entropy of a one-hot row %.3g, want ≈ 0", h)
+	}
+
+	run, train, idx, feats, ys, s := pmrTestSetup(t, "pmr-per", map[string]string{"alpha": "1.5", "mu": "0.5", "early_epochs": "2"})
+	defer run.VS.Destroy()
+	defer train.Drop()
+	defer s.Drop()
+	p := run.Method.(*PMR)
+	for strong := 0; strong < 2; strong++ {
+		protos := pmrTestSetProtos(p, feats, ys, strong)
+		var ce, ent [2]float64
+		for m := range protos {
+			ce[m], _, ent[m] = pmrTestStats(feats[m], ys, protos[m])
+		}
+		b := train.Batch(s, idx, gotch.CPU)
+		for _, epoch := range []int{2, 3} {
+			b.Epoch = epoch
+			loss, out := p.Forward(s, b, true)
+			want := pmrTestCE(out.Fused, ys) + 1.5*ce[1-strong]
+			if epoch <= 2 {
+				want -= 0.5 * ent[strong]
+			}
+			if got := loss.MustFloat64Value(nil); math.Abs(got-want) > 1e-4 {
+				t.Errorf("strong %d, epoch %d: loss %.6f, want %.6f (H_dom %.4f)", strong, epoch, got, want, ent[strong])
+			}
+		}
+		if ent[strong] < 0.05 {
+			t.Fatalf("test setup: dominant entropy %.4f too small to tell the PER term apart", ent[strong])
+		}
+	}
+}
+
+func TestPMRTrainsEndToEnd(t *testing.T) {
+	set := ogmTestSet(t, "synthetic:mix=R,train=300,val=100,test=200")
+	for _, method := range []string{"pmr", "pmr-per"} {
+		rec, err := bench.Train(context.Background(), ogmTestCell(t, method, nil, 1, 4), set, gotch.CPU, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Test.Acc < 0.8 {
+			t.Fatalf("%s test accuracy %.3f on a separable problem", method, rec.Test.Acc)
+		}
+	}
+}
