@@ -447,7 +447,8 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 	restore(r.VS, best)
 	test := SplitOnDevice(set.Test, set.Modalities, dev)
 	defer test.Drop()
-	rec.Test = r.metrics(r.evaluate(test, rec.BestEpoch))
+	final := r.evaluate(test, rec.BestEpoch)
+	rec.Test, rec.TestPredictions = r.metrics(final), final.pred
 	rec.WallSeconds = time.Since(began).Seconds()
 	rec.Finished = time.Now().UTC()
 	return rec, nil

@@ -41,6 +41,9 @@ type Record struct {
 	BestEpoch int          `json:"best_epoch"`
 	Val       Metrics      `json:"val"`
 	Test      Metrics      `json:"test"`
+	// TestPredictions are the selected model's predicted classes on the test split, in split order,
+	// so the interactions a model learned can be estimated later without retraining.
+	TestPredictions []int64 `json:"test_predictions,omitempty"`
 
 	WallSeconds float64   `json:"wall_seconds"`
 	Device      string    `json:"device"`

@@ -27,6 +27,7 @@ commands:
   run        train methods × datasets × encoders × seeds and print a leaderboard
   report     leaderboard from the results store: --format md|latex|csv|json, --plot FILE
   regress    compare the results store with a baseline; exit 1 on an accuracy drop (--update writes it)
+  interactions  PID of a dataset (R, U1, U2, S), or of a trained model's predictions (--model)
   list       list registered methods, datasets and encoders with their parameters
   version    print harness, Go, gotch and libtorch versions and the device
   help       this text
@@ -51,6 +52,8 @@ func run(args []string) int {
 		err = cmdReport(args[1:])
 	case "regress":
 		err = cmdRegress(args[1:])
+	case "interactions":
+		err = cmdInteractions(args[1:])
 	case "list":
 		err = cmdList(args[1:])
 	case "version", "--version", "-version":
