@@ -223,7 +223,7 @@ func (r *Run) evaluate(st *SplitTensors, epoch int) evalResult {
 	s := torchrt.NewScope()
 	defer s.Drop()
 	var lossSum float64
-	ts.NoGrad(func() {
+	torchrt.NoGrad(func() {
 		for start := 0; start < st.n; start += evalBatch {
 			n := min(evalBatch, st.n-start)
 			idx := make([]int64, n)
@@ -286,7 +286,7 @@ func (r *Run) metrics(e evalResult) store.Metrics {
 // snapshot copies every variable (parameters and buffers) so the best epoch can be restored.
 func snapshot(vs *nn.VarStore) map[string]*ts.Tensor {
 	out := map[string]*ts.Tensor{}
-	ts.NoGrad(func() {
+	torchrt.NoGrad(func() {
 		for name, v := range vs.Variables() {
 			c := v.MustZerosLike(false)
 			c.Copy_(&v)
@@ -297,7 +297,7 @@ func snapshot(vs *nn.VarStore) map[string]*ts.Tensor {
 }
 
 func restore(vs *nn.VarStore, snap map[string]*ts.Tensor) {
-	ts.NoGrad(func() {
+	torchrt.NoGrad(func() {
 		for name, v := range vs.Variables() {
 			v.Copy_(snap[name])
 		}

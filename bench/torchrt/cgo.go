@@ -11,6 +11,7 @@ package torchrt
 // void at_set_num_threads(int n_threads);
 // int at_get_num_threads();
 // void at_set_num_interop_threads(int n_threads);
+// int at_grad_set_enabled(int b);
 import "C"
 
 import (
@@ -25,3 +26,21 @@ func SetNumThreads(n int) { C.at_set_num_threads(C.int(n)) }
 
 // NumThreads reports libtorch's intra-op thread count.
 func NumThreads() int { return int(C.at_get_num_threads()) }
+
+// SetGradEnabled switches libtorch's grad mode on the calling OS thread and returns the previous
+// state. (gotch's GradSetEnabled reads the C int result as an 8-byte Go int, so the previous state it
+// returns is garbage; and grad mode is per OS thread, so callers must hold runtime.LockOSThread.)
+func SetGradEnabled(on bool) (prev bool) {
+	b := C.int(0)
+	if on {
+		b = 1
+	}
+	return C.at_grad_set_enabled(b) == 1
+}
+
+// NoGrad runs fn with grad mode off and restores the previous mode, also if fn panics.
+func NoGrad(fn func()) {
+	prev := SetGradEnabled(false)
+	defer SetGradEnabled(prev)
+	fn()
+}

@@ -1,6 +1,7 @@
 package torchrt
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -51,5 +52,23 @@ func TestScopeFreesTensors(t *testing.T) {
 	}
 	if v := kept.MustFloat64Value(nil); v != 6 {
 		t.Fatalf("kept tensor = %v, want 6", v)
+	}
+}
+
+func TestNoGradRestoresPreviousMode(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	x := ts.MustOnes([]int64{2}, gotch.Float, gotch.CPU).MustSetRequiresGrad(true, false)
+	NoGrad(func() {
+		if y := x.MustMulScalar(ts.FloatScalar(2), false); y.MustRequiresGrad() {
+			t.Fatal("grad mode on inside NoGrad")
+		}
+		NoGrad(func() {}) // nested: must restore "off", not "on"
+		if y := x.MustMulScalar(ts.FloatScalar(2), false); y.MustRequiresGrad() {
+			t.Fatal("nested NoGrad turned grad mode back on")
+		}
+	})
+	if y := x.MustMulScalar(ts.FloatScalar(2), false); !y.MustRequiresGrad() {
+		t.Fatal("grad mode off after NoGrad")
 	}
 }
