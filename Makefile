@@ -5,7 +5,12 @@ GO ?= go
 SEEDS ?= 3
 RESULTS ?= results
 
-.PHONY: setup build run test test-short fuzz clean
+# The project's own accuracy-regression check: a small deterministic sweep of every method against a
+# committed baseline (`make ci-baseline` rewrites it after an intended change; commit it with a reason).
+CI_SWEEP = --methods all --dataset synthetic:train=600,val=300,test=600 --seeds 2 --epochs 8
+CI_RESULTS = .ci-results
+
+.PHONY: setup build run test regress-ci ci-baseline clean
 
 setup:
 	@scripts/setup.sh
@@ -19,6 +24,17 @@ run: build
 
 test: setup
 	$(GO) test -count=1 -timeout 45m ./...
+	$(MAKE) --no-print-directory regress-ci
+
+regress-ci: build
+	rm -rf $(CI_RESULTS)
+	./bin/bench run $(CI_SWEEP) --results $(CI_RESULTS) > /dev/null
+	./bin/bench regress --baseline ci/baseline.json --results $(CI_RESULTS)
+
+ci-baseline: build
+	rm -rf $(CI_RESULTS)
+	./bin/bench run $(CI_SWEEP) --results $(CI_RESULTS) > /dev/null
+	./bin/bench regress --update --baseline ci/baseline.json --results $(CI_RESULTS)
 
 clean:
-	rm -rf bin vendor
+	rm -rf bin vendor $(CI_RESULTS)
