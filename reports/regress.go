@@ -65,7 +65,8 @@ type DiffTable struct {
 // of different metrics cannot be compared: every group then fails with a note.
 func Compare(baseline, current *Baseline, tol Tolerance) (*DiffTable, bool) {
 	d := &DiffTable{Metric: baseline.Metric, Tol: tol}
-	if baseline.Metric != current.Metric {
+	incomparable := baseline.Metric != current.Metric
+	if incomparable {
 		d.Notes = append(d.Notes, fmt.Sprintf("baseline measures %s but the current run measures %s; nothing is comparable", baseline.Metric, current.Metric))
 		d.Failed = true
 	}
@@ -82,7 +83,7 @@ func Compare(baseline, current *Baseline, tol Tolerance) (*DiffTable, bool) {
 		switch {
 		case row.Cur == nil:
 			row.Status = StatusMissing
-		case d.Failed: // incomparable metrics
+		case incomparable:
 			row.Status = StatusRegressed
 		default:
 			c := row.Cur

@@ -204,3 +204,29 @@ func TestRenderDiffMarkdown(t *testing.T) {
 		t.Errorf("diff json: %v\n%s", err, buf.String())
 	}
 }
+
+// One regressed group must not mark the groups after it as regressed.
+func TestCompareJudgesEachGroupOnItsOwn(t *testing.T) {
+	base := &Baseline{Metric: MetricAcc, Groups: []Group{
+		{Label: "a", Dataset: "d", Encoder: "mlp", Mean: 0.80, Std: 0.01, N: 3},
+		{Label: "b", Dataset: "d", Encoder: "mlp", Mean: 0.70, Std: 0.01, N: 3},
+	}}
+	cur := &Baseline{Metric: MetricAcc, Groups: []Group{
+		{Label: "a", Dataset: "d", Encoder: "mlp", Mean: 0.60, Std: 0.01, N: 3},
+		{Label: "b", Dataset: "d", Encoder: "mlp", Mean: 0.70, Std: 0.01, N: 3},
+	}}
+	d, failed := Compare(base, cur, DefaultTolerance)
+	if !failed {
+		t.Fatal("a 20-point drop passed")
+	}
+	status := map[string]string{}
+	for _, r := range d.Rows {
+		status[r.Label] = string(r.Status)
+		if r.Label == "b" && (math.IsNaN(r.Delta) || r.Delta != 0) {
+			t.Errorf("b: delta %v, want 0", r.Delta)
+		}
+	}
+	if status["a"] != string(StatusRegressed) || status["b"] != string(StatusPass) {
+		t.Fatalf("statuses %v, want a regressed and b pass", status)
+	}
+}
