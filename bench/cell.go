@@ -27,10 +27,17 @@ type Cell struct {
 	EncoderParams Params
 	Seed          int64
 	Train         store.TrainConfig
+	// Trial > 0 marks a tuning trial: trained and scored on validation only, never on test.
+	Trial int
+	// Tuning is set when the configuration came from `bench tune`.
+	Tuning *store.Tuning
 }
 
 // Label is the row label in tables: the method plus its non-default hyper-parameters.
 func (c *Cell) Label() string {
+	if c.Tuning != nil {
+		return c.Method + " (tuned)"
+	}
 	nd := c.MethodParams.NonDefault()
 	if len(nd) == 0 {
 		return c.Method
@@ -54,6 +61,9 @@ type keyFields struct {
 	BatchSize     int               `json:"batch_size"`
 	Selection     string            `json:"selection"`
 	Version       string            `json:"version"`
+	Trial         int               `json:"trial,omitempty"`
+	TunedBudget   int               `json:"tuned_budget,omitempty"`
+	TunedSampler  uint64            `json:"tuned_sampler,omitempty"`
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9.=+-]+`)
@@ -66,11 +76,21 @@ func (c *Cell) Key(datasetSHA256 string) string {
 		Method: c.Method, MethodParams: c.MethodParams.Map(), Dataset: c.Dataset, DatasetSHA256: datasetSHA256,
 		Encoder: c.Encoder, EncoderParams: c.EncoderParams.Map(), Seed: c.Seed,
 		Epochs: c.Train.Epochs, LR: c.Train.LR, Momentum: c.Train.Momentum, WeightDecay: c.Train.WeightDecay,
-		BatchSize: c.Train.BatchSize, Selection: Selection, Version: Version,
+		BatchSize: c.Train.BatchSize, Selection: Selection, Version: Version, Trial: c.Trial,
+	}
+	if c.Tuning != nil {
+		kf.TunedBudget, kf.TunedSampler = c.Tuning.Budget, c.Tuning.SamplerSeed
 	}
 	b, _ := json.Marshal(kf) // maps marshal with sorted keys: canonical
 	sum := sha256.Sum256(b)
-	prefix := unsafeChars.ReplaceAllString(fmt.Sprintf("%s_%s_%s_s%d", c.Method, c.Dataset, c.Encoder, c.Seed), "-")
+	kind := ""
+	switch {
+	case c.Trial > 0:
+		kind = fmt.Sprintf("_trial%d", c.Trial)
+	case c.Tuning != nil:
+		kind = "_tuned"
+	}
+	prefix := unsafeChars.ReplaceAllString(fmt.Sprintf("%s_%s_%s_s%d%s", c.Method, c.Dataset, c.Encoder, c.Seed, kind), "-")
 	if len(prefix) > 80 {
 		prefix = prefix[:80]
 	}

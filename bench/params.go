@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,41 @@ type ParamSpec struct {
 	Default string
 	Kind    string // "float", "int", "bool", "string", or "enum:a|b|c"
 	Help    string
+	// Search is the range `bench tune` samples this parameter from, or "" to keep it fixed:
+	// "log:LO:HI" (log-uniform), "lin:LO:HI" (uniform), "int:LO:HI" (uniform integer, inclusive),
+	// "choice:a|b|c".
+	Search string
+}
+
+// Sample draws a value from a Search range with r.
+func Sample(search string, r *rand.Rand) (string, error) {
+	kind, rest, _ := strings.Cut(search, ":")
+	if kind == "choice" {
+		opts := strings.Split(rest, "|")
+		if rest == "" || len(opts) == 0 {
+			return "", fmt.Errorf("search range %q: no choices", search)
+		}
+		return opts[r.IntN(len(opts))], nil
+	}
+	loS, hiS, ok := strings.Cut(rest, ":")
+	lo, err1 := strconv.ParseFloat(loS, 64)
+	hi, err2 := strconv.ParseFloat(hiS, 64)
+	if !ok || err1 != nil || err2 != nil || !(lo <= hi) {
+		return "", fmt.Errorf("search range %q: want %s:LO:HI with LO ≤ HI", search, kind)
+	}
+	u := r.Float64()
+	switch kind {
+	case "lin":
+		return strconv.FormatFloat(lo+u*(hi-lo), 'g', 4, 64), nil
+	case "log":
+		if lo <= 0 {
+			return "", fmt.Errorf("search range %q: a log range needs LO > 0", search)
+		}
+		return strconv.FormatFloat(math.Exp(math.Log(lo)+u*(math.Log(hi)-math.Log(lo))), 'g', 4, 64), nil
+	case "int":
+		return strconv.Itoa(int(lo) + r.IntN(int(hi)-int(lo)+1)), nil
+	}
+	return "", fmt.Errorf("search range %q: want log:, lin:, int: or choice:", search)
 }
 
 // Params are the values of a set of ParamSpecs, defaults filled in.

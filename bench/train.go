@@ -343,6 +343,9 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 		}
 	}()
 	// libtorch's grad mode and OpenMP thread count are per OS thread: keep this cell on one.
+	if c.Train.Epochs < 1 || c.Train.BatchSize < 1 || !(c.Train.LR > 0) {
+		return nil, fmt.Errorf("cell %s: epochs %d, batch size %d, lr %g: all must be positive", c.Method, c.Train.Epochs, c.Train.BatchSize, c.Train.LR)
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if c.Train.Threads > 0 {
@@ -375,6 +378,7 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 		Dataset: c.Dataset, DatasetParams: set.Params, DatasetSHA256: set.SHA256, NumClasses: set.NumClasses,
 		Encoder: c.Encoder, EncoderParams: c.EncoderParams.Map(), Seed: c.Seed, Train: c.Train,
 		Selection: Selection, Device: torchrt.DeviceName(dev), Status: store.StatusOK,
+		Trial: c.Trial, Tuning: c.Tuning,
 	}
 	order := rand.New(rand.NewPCG(uint64(c.Seed), 0xda7a))
 	perm := make([]int64, train.n)
@@ -443,6 +447,11 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 			rec.BestEpoch = epoch
 			rec.Val = vm
 		}
+	}
+	if c.Trial > 0 { // a tuning trial is scored on validation only: the test split is never read
+		rec.WallSeconds = time.Since(began).Seconds()
+		rec.Finished = time.Now().UTC()
+		return rec, nil
 	}
 	restore(r.VS, best)
 	test := SplitOnDevice(set.Test, set.Modalities, dev)

@@ -14,7 +14,7 @@ import (
 func init() {
 	bench.Methods.Register("agm", "AGM (Li et al., ICCV 2023): Shapley mono-modal outputs from zero-input passes, gradient scaled by κ_m = exp(α·min(r̄_m − r_m, 10)), conditional clipping (methods.md §5.1)", bench.MethodSpec{
 		Params: []bench.ParamSpec{
-			{Name: "alpha", Default: "1.5", Kind: "float",
+			{Name: "alpha", Default: "1.5", Kind: "float", Search: "lin:0.1:3",
 				Help: "α of κ = exp(α·min(r̄ − r, 10)); argparse default 1.0, author's CREMA-D value (issue #3) and Kontras 1.5"},
 			{Name: "modulation_start", Default: "1", Kind: "int", Help: "first modulated epoch (1-based, inclusive, as the reference)"},
 			{Name: "modulation_end", Default: "1500", Kind: "int",

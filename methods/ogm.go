@@ -15,7 +15,7 @@ import (
 func init() {
 	bench.Methods.Register("ogm", "OGM-GE: joint concat model, encoder weight gradients scaled by 1−tanh(α·ρ) for the dominant modality plus Gaussian noise (methods.md §3)", bench.MethodSpec{
 		Params: []bench.ParamSpec{
-			{Name: "alpha", Default: "0.8", Kind: "float",
+			{Name: "alpha", Default: "0.8", Kind: "float", Search: "lin:0.1:2",
 				Help: "α of k = 1 − tanh(α·ρ); README value for CREMA-D (and the Kontras re-runs) is 0.8, the argparse/VGGSound value 0.1"},
 			{Name: "modulation_start", Default: "1", Kind: "int",
 				Help: "first modulated epoch (1-based, inclusive); reference: 0-based epoch 0"},

@@ -13,7 +13,7 @@ import (
 
 func pmrParams() []bench.ParamSpec {
 	return []bench.ParamSpec{
-		{Name: "alpha", Default: "1.0", Kind: "float",
+		{Name: "alpha", Default: "1.0", Kind: "float", Search: "lin:0.1:3",
 			Help: "weight α of the prototypical cross-entropy of the weaker modality (argparse default 1.0; Kontras 1.75 CREMA-D)"},
 		{Name: "momentum", Default: "0.2", Kind: "float",
 			Help: "μ_p of the prototype update c ← (1−μ_p)·c_new + μ_p·c_old at each epoch boundary (code default 0.2)"},

@@ -112,6 +112,9 @@ func (t *Table) caption(s style) string {
 	if len(t.Selections) > 0 {
 		fmt.Fprintf(&b, " Model selection: %s.", s.esc(strings.Join(t.Selections, ", ")))
 	}
+	for _, tu := range t.Tuning {
+		fmt.Fprintf(&b, " %s.", s.esc(tu))
+	}
 	return b.String()
 }
 

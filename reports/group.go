@@ -129,6 +129,7 @@ type Table struct {
 	Excluded   []Excluded  // diverged / failed records, in key order
 	Duplicates []Duplicate // (label, dataset, encoder, seed) groups with more than one record
 	Selections []string    // model-selection protocols of the counted records, sorted
+	Tuning     []string    // how the "(tuned)" rows were chosen
 	Warnings   []string    // mixed protocols or data versions that make the comparison suspect
 }
 
@@ -185,6 +186,8 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 	if !(opt.Alpha > 0 && opt.Alpha < 1) {
 		return nil, fmt.Errorf("reports: alpha %v out of range (0, 1)", opt.Alpha)
 	}
+	// Tuning trials are scored on validation only and have no test metrics: they are never tabulated.
+	records = slices.DeleteFunc(slices.Clone(records), func(r *store.Record) bool { return r.Trial > 0 })
 	if len(records) == 0 {
 		return nil, fmt.Errorf("reports: no records to tabulate")
 	}
@@ -225,6 +228,8 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 	selections := map[string]bool{}
 	trains := map[store.TrainConfig]bool{}
 	checksums := make([]map[int64]map[string]bool, len(t.Columns))
+	tunings := map[store.Tuning]bool{}
+	tunedTrains := map[store.TrainConfig]bool{}
 	for _, r := range latest { // latest is in (label, dataset, encoder, seed) order
 		cell := &t.Rows[rowIndex[label(r)]].Cells[colIndex[Column{r.Dataset, r.Encoder}]]
 		switch r.Status {
@@ -250,7 +255,15 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 		selections[r.Selection] = true
 		tc := r.Train
 		tc.Threads = 0 // threads change speed, not results
-		trains[tc] = true
+		if r.Tuning != nil {
+			tunings[*r.Tuning] = true
+			// learning rate and batch size are searched by bench tune: expected to differ from
+			// the default rows'; the rest of the protocol must still agree
+			tc.LR, tc.BatchSize = 0, 0
+			tunedTrains[tc] = true
+		} else {
+			trains[tc] = true
+		}
 		// Generated datasets differ by seed by design; methods compared on one seed must see the same data.
 		j := colIndex[Column{r.Dataset, r.Encoder}]
 		if checksums[j] == nil {
@@ -278,6 +291,19 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 	if len(trains) > 1 {
 		t.Warnings = append(t.Warnings, fmt.Sprintf("records use %d different training configurations", len(trains)))
 	}
+	for tc := range trains {
+		tc.LR, tc.BatchSize = 0, 0
+		tunedTrains[tc] = true
+	}
+	if len(tunedTrains) > 1 {
+		t.Warnings = append(t.Warnings, "tuned and default rows differ in epochs, optimiser, momentum or weight decay")
+	}
+	for tu := range tunings {
+		t.Tuning = append(t.Tuning, fmt.Sprintf("(tuned): best of %d random-search trials per method (sampler seed %d, the same for every method; trials on seed %d), chosen by %s",
+			tu.Budget, tu.SamplerSeed, tu.TuneSeed, tu.Selection))
+	}
+	slices.Sort(t.Tuning)
+	t.Tuning = slices.Compact(t.Tuning)
 	for j, bySeed := range checksums {
 		for _, seed := range slices.Sorted(maps.Keys(bySeed)) {
 			if n := len(bySeed[seed]); n > 1 {

@@ -33,7 +33,12 @@ type Record struct {
 	Encoder       string            `json:"encoder"`
 	EncoderParams map[string]string `json:"encoder_params"`
 
-	Seed      int64       `json:"seed"`
+	Seed int64 `json:"seed"`
+	// Trial is the number (1…budget) of a `bench tune` trial: trained and scored on the validation
+	// split only, with no test metrics. 0 for an ordinary cell.
+	Trial int `json:"trial,omitempty"`
+	// Tuning is set on a cell run with a configuration chosen by `bench tune`.
+	Tuning    *Tuning     `json:"tuning,omitempty"`
 	Train     TrainConfig `json:"train"`
 	Selection string      `json:"selection"` // model-selection protocol, e.g. "best-val-acc"
 
@@ -49,6 +54,16 @@ type Record struct {
 	Device      string    `json:"device"`
 	Versions    Versions  `json:"versions"`
 	Finished    time.Time `json:"finished"`
+}
+
+// Tuning says how a tuned configuration was chosen.
+type Tuning struct {
+	Budget      int     `json:"budget"`       // trials per method
+	SamplerSeed uint64  `json:"sampler_seed"` // the same for every method
+	TuneSeed    int64   `json:"tune_seed"`    // seed of the trials' data and initialisation
+	BestTrial   int     `json:"best_trial"`
+	BestValAcc  float64 `json:"best_val_acc"`
+	Selection   string  `json:"selection"` // "validation accuracy; test split not read during trials"
 }
 
 // TrainConfig is the optimisation protocol shared by every method of a sweep.

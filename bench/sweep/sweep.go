@@ -87,22 +87,44 @@ func Plan(opt Options, st *store.Store) ([]*Planned, error) {
 			return nil, err
 		}
 	}
-	var plan []*Planned
+	var cells []*bench.Cell
 	for _, ds := range opt.Datasets {
 		for _, seed := range opt.Seeds {
-			set, err := data.Load(ds, seed, opt.DataDir)
-			if err != nil {
-				return nil, err
-			}
 			for _, enc := range opt.Encoders {
 				for _, m := range methods {
-					c := &bench.Cell{Method: m, MethodParams: mparams[m], Dataset: ds, Encoder: enc,
-						EncoderParams: eparams[enc], Seed: seed, Train: opt.Train}
-					key := c.Key(set.SHA256)
-					plan = append(plan, &Planned{Cell: c, Key: key, Done: !opt.Force && st.Has(key), set: set})
+					cells = append(cells, &bench.Cell{Method: m, MethodParams: mparams[m], Dataset: ds, Encoder: enc,
+						EncoderParams: eparams[enc], Seed: seed, Train: opt.Train})
 				}
 			}
 		}
+	}
+	plan, err := PlanCells(cells, st, opt.DataDir, opt.Force)
+	if err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// PlanCells resolves explicit cells: it loads each (dataset, seed) once and keys the cells.
+func PlanCells(cells []*bench.Cell, st *store.Store, dataDir string, force bool) ([]*Planned, error) {
+	type dsKey struct {
+		spec string
+		seed int64
+	}
+	sets := map[dsKey]*data.Set{}
+	var plan []*Planned
+	for _, c := range cells {
+		k := dsKey{c.Dataset, c.Seed}
+		set, ok := sets[k]
+		if !ok {
+			var err error
+			if set, err = data.Load(c.Dataset, c.Seed, dataDir); err != nil {
+				return nil, err
+			}
+			sets[k] = set
+		}
+		key := c.Key(set.SHA256)
+		plan = append(plan, &Planned{Cell: c, Key: key, Done: !force && st.Has(key), set: set})
 	}
 	return plan, nil
 }
@@ -246,5 +268,6 @@ func failedRecord(c *bench.Cell, set *data.Set, err error) *store.Record {
 		Status: store.StatusFailed, Reason: err.Error(), Method: c.Method, Label: c.Label(), MethodParams: c.MethodParams.Map(),
 		Dataset: c.Dataset, DatasetParams: set.Params, DatasetSHA256: set.SHA256, NumClasses: set.NumClasses,
 		Encoder: c.Encoder, EncoderParams: c.EncoderParams.Map(), Seed: c.Seed, Train: c.Train, Selection: bench.Selection,
+		Trial: c.Trial, Tuning: c.Tuning,
 	}
 }

@@ -25,6 +25,7 @@ usage: bench <command> [flags]
 
 commands:
   run        train methods × datasets × encoders × seeds and print a leaderboard
+  tune       equal-budget random search per method on the validation split, then tuned final runs
   report     leaderboard from the results store: --format md|latex|csv|json, --plot FILE
   regress    compare the results store with a baseline; exit 1 on an accuracy drop (--update writes it)
   interactions  PID of a dataset (R, U1, U2, S), or of a trained model's predictions (--model)
@@ -48,6 +49,8 @@ func run(args []string) int {
 	switch args[0] {
 	case "run":
 		err = cmdRun(args[1:])
+	case "tune":
+		err = cmdTune(args[1:])
 	case "report":
 		err = cmdReport(args[1:])
 	case "regress":

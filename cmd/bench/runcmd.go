@@ -14,6 +14,7 @@ import (
 	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/bench/sweep"
 	"github.com/mmfusion/bench/bench/torchrt"
+	"github.com/mmfusion/bench/bench/tune"
 	"github.com/mmfusion/bench/reports"
 )
 
@@ -100,6 +101,7 @@ func cmdRun(args []string) error {
 	dataDir := fs.String("data-dir", os.Getenv("BENCH_DATA_DIR"), "root of real datasets (default $BENCH_DATA_DIR, else ../shared/data)")
 	force := fs.Bool("force", false, "rerun cells already in the store")
 	dryRun := fs.Bool("dry-run", false, "print the plan (cells to run, cells already done) and exit")
+	preset := fs.String("preset", "", "tuned presets (a file or a directory written by bench tune): methods with a preset for the dataset and encoder run its configuration")
 	shard := fs.String("shard", "", "run only shard i/n of the cells (0 ≤ i < n), for job arrays; shards' stores merge by copying files")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
@@ -131,6 +133,11 @@ func cmdRun(args []string) error {
 	plan, err := sweep.Plan(opt, st)
 	if err != nil {
 		return usageError{err}
+	}
+	if *preset != "" {
+		if plan, err = applyPresets(plan, *preset, st, opt); err != nil {
+			return usageError{err}
+		}
 	}
 	if *shard != "" {
 		i, n, err := sweep.ParseShard(*shard)
@@ -177,4 +184,35 @@ func printPlan(plan []*sweep.Planned, results string) error {
 	}
 	fmt.Printf("%d cells: %d to run, %d already in %s\n", len(plan), todo, len(plan)-todo, results)
 	return nil
+}
+
+// applyPresets replaces each cell that has a preset for its (method, dataset, encoder) by the tuned
+// configuration, and re-plans.
+func applyPresets(plan []*sweep.Planned, path string, st *store.Store, opt sweep.Options) ([]*sweep.Planned, error) {
+	presets, err := tune.ReadPresets(path)
+	if err != nil {
+		return nil, err
+	}
+	type pk struct{ method, dataset, encoder string }
+	byKey := map[pk]*tune.Preset{}
+	for _, p := range presets {
+		byKey[pk{p.Method, p.Dataset, p.Encoder}] = p
+	}
+	cells := make([]*bench.Cell, 0, len(plan))
+	used := 0
+	for _, p := range plan {
+		c := p.Cell
+		if pr := byKey[pk{c.Method, c.Dataset, c.Encoder}]; pr != nil {
+			spec, _ := bench.Methods.Lookup(c.Method)
+			if c, err = tune.ApplyPreset(pr, spec.Value, c.EncoderParams, c.Seed, c.Train); err != nil {
+				return nil, err
+			}
+			used++
+		}
+		cells = append(cells, c)
+	}
+	if used == 0 {
+		return nil, fmt.Errorf("--preset %s: no preset matches a (method, dataset, encoder) of this run", path)
+	}
+	return sweep.PlanCells(cells, st, opt.DataDir, opt.Force)
 }
