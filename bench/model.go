@@ -51,6 +51,9 @@ type StagedEncoder interface {
 
 // EncoderSpec is a registered encoder.
 type EncoderSpec struct {
+	// Staged says that the encoder is a StagedEncoder, so a sweep can refuse a method that needs
+	// stages before training anything.
+	Staged bool
 	Params []ParamSpec
 	New    func(p *nn.Path, mod data.Modality, params Params) (Encoder, error)
 }

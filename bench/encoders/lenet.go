@@ -13,6 +13,7 @@ import (
 
 func init() {
 	bench.Encoders.Register("lenet", "small LeNet-style CNN for [C,H,W] inputs (28×28 digits, 64×32 spectrograms)", bench.EncoderSpec{
+		Staged: true,
 		Params: []bench.ParamSpec{
 			{Name: "feature", Default: "128", Kind: "int", Help: "width of the final Linear+ReLU (= feature size)"},
 			{Name: "grid", Default: "4", Kind: "int", Help: "side of the adaptive average pool before the Linear layer (its input is 16·grid² values)"},

@@ -15,6 +15,7 @@ import (
 
 func init() {
 	bench.Encoders.Register("mlp", "fully connected layers with ReLU over the flattened input (default for vector data)", bench.EncoderSpec{
+		Staged: true,
 		Params: []bench.ParamSpec{
 			{Name: "hidden", Default: "128", Kind: "int", Help: "width of every hidden layer (= feature size)"},
 			{Name: "layers", Default: "2", Kind: "int", Help: "number of Linear+ReLU layers"},

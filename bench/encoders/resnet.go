@@ -12,6 +12,7 @@ import (
 
 func init() {
 	bench.Encoders.Register("resnet18", "torchvision ResNet-18 without its FC (methods.md §0.1); images [C,H,W] or clips [C,T,H,W]", bench.EncoderSpec{
+		Staged: true,
 		Params: []bench.ParamSpec{
 			{Name: "width", Default: "64", Kind: "int", Help: "base width: layers have width, 2·width, 4·width, 8·width channels (feature size 8·width); 64 is ResNet-18, 16 or 32 for quick runs"},
 		},

@@ -53,6 +53,7 @@ func ExpandMethods(names []string) []string {
 // (dataset, seed, encoder, method) with their keys.
 func Plan(opt Options, st *store.Store) ([]*Planned, error) {
 	methods := ExpandMethods(opt.Methods)
+	all := len(opt.Methods) == 1 && opt.Methods[0] == "all"
 	if len(methods) == 0 || len(opt.Datasets) == 0 || len(opt.Encoders) == 0 || len(opt.Seeds) == 0 {
 		return nil, errors.New("nothing to run: need at least one method, dataset, encoder and seed")
 	}
@@ -73,6 +74,11 @@ func Plan(opt Options, st *store.Store) ([]*Planned, error) {
 		if err != nil {
 			return nil, err
 		}
+		for _, e := range opt.Encoders {
+			if err := Incompatible(m, e); err != nil && !all {
+				return nil, err
+			}
+		}
 		if mparams[m], err = bench.NewParams("method "+m, spec.Value.Params, opt.Sets[m]); err != nil {
 			return nil, err
 		}
@@ -92,6 +98,9 @@ func Plan(opt Options, st *store.Store) ([]*Planned, error) {
 		for _, seed := range opt.Seeds {
 			for _, enc := range opt.Encoders {
 				for _, m := range methods {
+					if Incompatible(m, enc) != nil {
+						continue // only reachable with --methods all
+					}
 					cells = append(cells, &bench.Cell{Method: m, MethodParams: mparams[m], Dataset: ds, Encoder: enc,
 						EncoderParams: eparams[enc], Seed: seed, Train: opt.Train})
 				}
@@ -127,6 +136,31 @@ func PlanCells(cells []*bench.Cell, st *store.Store, dataDir string, force bool)
 		plan = append(plan, &Planned{Cell: c, Key: key, Done: !force && st.Has(key), set: set})
 	}
 	return plan, nil
+}
+
+// Incompatible says why a method cannot run on an encoder (nil when it can). With --methods all such
+// pairs are skipped; a method named explicitly on such an encoder is an error.
+func Incompatible(method, encoder string) error {
+	ms, err1 := bench.Methods.Lookup(method)
+	es, err2 := bench.Encoders.Lookup(encoder)
+	if err1 != nil || err2 != nil {
+		return nil // reported elsewhere
+	}
+	if ms.Value.Needs.EncoderStages && !es.Value.Staged {
+		return fmt.Errorf("method %s fuses between encoder stages, but encoder %s does not expose stages (staged encoders: %s)",
+			method, encoder, strings.Join(stagedEncoders(), ", "))
+	}
+	return nil
+}
+
+func stagedEncoders() []string {
+	var out []string
+	for _, e := range bench.Encoders.Entries() {
+		if e.Value.Staged {
+			out = append(out, e.Name)
+		}
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {

@@ -2,9 +2,11 @@ package sweep
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/store"
 )
 
 func TestShardsPartitionThePlan(t *testing.T) {
@@ -52,5 +54,23 @@ func TestJobsAndThreadsDoNotOversubscribe(t *testing.T) {
 	}
 	if j, _ := JobsAndThreads(8, 0, 3); j != 3 {
 		t.Errorf("more jobs than cells: %d", j)
+	}
+}
+
+func TestStagedMethodsNeedStagedEncoders(t *testing.T) {
+	bench.Methods.Register("sweep-test-staged", "", bench.MethodSpec{Needs: bench.Needs{EncoderStages: true}})
+	bench.Encoders.Register("sweep-test-flat", "", bench.EncoderSpec{})
+	bench.Encoders.Register("sweep-test-staged", "", bench.EncoderSpec{Staged: true})
+	if err := Incompatible("sweep-test-staged", "sweep-test-flat"); err == nil || !strings.Contains(err.Error(), "does not expose stages") {
+		t.Fatalf("Incompatible = %v", err)
+	}
+	if err := Incompatible("sweep-test-staged", "sweep-test-staged"); err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{Methods: []string{"sweep-test-staged"}, Datasets: []string{"x"}, Encoders: []string{"sweep-test-flat"},
+		Seeds: []int64{1}, Train: store.TrainConfig{Epochs: 1, BatchSize: 1, LR: 1}}
+	st, _ := store.Open(t.TempDir())
+	if _, err := Plan(opt, st); err == nil || !strings.Contains(err.Error(), "does not expose stages") {
+		t.Fatalf("Plan accepted a staged method on a flat encoder: %v", err)
 	}
 }

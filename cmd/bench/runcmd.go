@@ -134,6 +134,15 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if *methods == "all" {
+		for _, m := range sweep.ExpandMethods(opt.Methods) {
+			for _, e := range opt.Encoders {
+				if err := sweep.Incompatible(m, e); err != nil {
+					fmt.Fprintf(os.Stderr, "bench: skipping: %v\n", err)
+				}
+			}
+		}
+	}
 	if *preset != "" {
 		if plan, err = applyPresets(plan, *preset, st, opt); err != nil {
 			return usageError{err}
