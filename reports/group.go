@@ -130,7 +130,10 @@ type Table struct {
 	Duplicates []Duplicate // (label, dataset, encoder, seed) groups with more than one record
 	Selections []string    // model-selection protocols of the counted records, sorted
 	Tuning     []string    // how the "(tuned)" rows were chosen
-	Warnings   []string    // mixed protocols or data versions that make the comparison suspect
+	// Extra rows under the methods: per-column facts that are not method results, such as each
+	// dataset's interaction composition (`bench report --interactions`). Set by the caller.
+	Extra    []ExtraRow
+	Warnings []string // mixed protocols or data versions that make the comparison suspect
 }
 
 // Title is the column header: the dataset, and the encoder when more than one is present.
@@ -159,6 +162,12 @@ func label(r *store.Record) string {
 		return r.Label
 	}
 	return r.Method
+}
+
+// ExtraRow is a labelled row of free text, one entry per column ("" for none).
+type ExtraRow struct {
+	Label string
+	Cells map[Column]string
 }
 
 // Build groups records into a Table. Only records with status "ok" contribute values; diverged

@@ -189,3 +189,16 @@ func TestBuildTiesForBest(t *testing.T) {
 		t.Errorf("places %d %d %d", tab.Rows[0].Cells[0].Place, tab.Rows[1].Cells[0].Place, tab.Rows[2].Cells[0].Place)
 	}
 }
+
+func TestExtraRowRendersUnderTheMethods(t *testing.T) {
+	tab := mustBuild(t, append(series("a", "d1", "mlp", 0.7, 0.8), series("a", "d2", "mlp", 0.6, 0.7)...), Options{})
+	tab.Extra = []ExtraRow{{Label: "PID R/U1/U2/S (%)", Cells: map[Column]string{{"d1", "mlp"}: "90/5/5/0"}}}
+	md := render(t, tab, "md")
+	if !strings.Contains(md, "| *PID R/U1/U2/S (%)* | 90/5/5/0 | — |  |\n") {
+		t.Errorf("markdown lacks the extra row:\n%s", md)
+	}
+	tex := render(t, tab, "latex")
+	if !strings.Contains(tex, "\\midrule\n    \\textit{PID R/U1/U2/S (\\%)} & 90/5/5/0 & --- &  \\\\\n    \\bottomrule") {
+		t.Errorf("latex lacks the extra row:\n%s", tex)
+	}
+}

@@ -60,6 +60,19 @@ func writeLaTeX(w io.Writer, t *Table) error {
 		}
 		b.WriteString("    " + strings.Join(cells, " & ") + " \\\\\n")
 	}
+	if len(t.Extra) > 0 {
+		b.WriteString("    \\midrule\n")
+	}
+	for _, e := range t.Extra {
+		cells := []string{"\\textit{" + latexEscape(e.Label) + "}"}
+		for _, c := range t.Columns {
+			cells = append(cells, orDash(latexEscape(e.Cells[c]), s.dash))
+		}
+		if t.HasRankColumn() {
+			cells = append(cells, "")
+		}
+		b.WriteString("    " + strings.Join(cells, " & ") + " \\\\\n")
+	}
 	b.WriteString("    \\bottomrule\n")
 	b.WriteString("  \\end{tabular}\n")
 	if notes := t.notes(s); len(notes) > 0 {

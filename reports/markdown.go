@@ -60,6 +60,16 @@ func writeMarkdown(w io.Writer, t *Table) error {
 		}
 		mdRow(&b, cells)
 	}
+	for _, e := range t.Extra {
+		cells := []string{"*" + mdEscape(e.Label) + "*"}
+		for _, c := range t.Columns {
+			cells = append(cells, orDash(mdEscape(e.Cells[c]), s.dash))
+		}
+		if t.HasRankColumn() {
+			cells = append(cells, "")
+		}
+		mdRow(&b, cells)
+	}
 	b.WriteString("\n" + t.caption(s) + "\n")
 	if notes := t.notes(s); len(notes) > 0 {
 		b.WriteString("\n")

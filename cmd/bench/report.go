@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/mmfusion/bench/bench/data"
 	"github.com/mmfusion/bench/bench/store"
+	"github.com/mmfusion/bench/interactions"
 	"github.com/mmfusion/bench/reports"
 )
 
@@ -36,6 +38,8 @@ func cmdReport(args []string) error {
 	decimals := fs.Int("decimals", 1, "decimals of the percentages in md and latex")
 	alpha := fs.Float64("alpha", 0.05, "significance level of the paired t-test that marks ties with the best")
 	out := fs.String("out", "", "write the table to this file instead of standard output")
+	withPID := fs.Bool("interactions", false, "add a row with each dataset's normalised PID (R/U1/U2/S %, train split of seed 1; discretised where the dataset has no raw categories)")
+	dataDir := fs.String("data-dir", os.Getenv("BENCH_DATA_DIR"), "root of real datasets (for --interactions)")
 	plot := fs.String("plot", "", "also draw test accuracy per method and dataset (bars with seed std) to this PNG/SVG/PDF file")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
@@ -56,6 +60,9 @@ func cmdReport(args []string) error {
 	tab, err := reports.Build(recs, reports.Options{Metric: m, Decimals: *decimals, Alpha: *alpha})
 	if err != nil {
 		return err
+	}
+	if *withPID {
+		tab.Extra = append(tab.Extra, pidRow(tab, *dataDir))
 	}
 	w := os.Stdout
 	if *out != "" {
@@ -126,4 +133,27 @@ func cmdRegress(args []string) error {
 		return errRegression{}
 	}
 	return nil
+}
+
+// pidRow estimates each dataset column's PID once (seed 1, train split) for the report's extra row.
+func pidRow(tab *reports.Table, dataDir string) reports.ExtraRow {
+	row := reports.ExtraRow{Label: "PID R/U1/U2/S (%)", Cells: map[reports.Column]string{}}
+	done := map[string]string{}
+	for _, c := range tab.Columns {
+		text, ok := done[c.Dataset]
+		if !ok {
+			text = "n/a"
+			if set, err := data.Load(c.Dataset, 1, dataDir); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: interactions of %s: %v\n", c.Dataset, err)
+			} else if est, err := interactions.ForDataset(set, "train", nil, "", interactions.DiscretizeOptions{Seed: 1}); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: interactions of %s: %v\n", c.Dataset, err)
+			} else {
+				n := est.PID.Norm
+				text = fmt.Sprintf("%.0f/%.0f/%.0f/%.0f", n.R, n.U1, n.U2, n.S)
+			}
+			done[c.Dataset] = text
+		}
+		row.Cells[c] = text
+	}
+	return row
 }
