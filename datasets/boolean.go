@@ -201,7 +201,7 @@ func ParseGateMix(s string) (GateMix, error) {
 		w := 1 / float64(len(terms))
 		if wStr != "" {
 			weighted++
-			if w, err = parseGateWeight(wStr); err != nil {
+			if w, err = parseMixWeight(wStr); err != nil {
 				return mix, fmt.Errorf("gate mixture %q: term %q: %w", s, term, err)
 			}
 		}
@@ -243,8 +243,8 @@ func gateIndex(name string) (int, error) {
 	return 0, fmt.Errorf("unknown gate %q (known: AND, OR, XOR)", name)
 }
 
-// parseGateWeight reads a weight written as a decimal ("0.25") or a fraction ("1/4"); it must lie in (0, 1].
-func parseGateWeight(w string) (float64, error) {
+// parseMixWeight (shared by the boolean and synthetic mixtures) reads a weight written as a decimal ("0.25") or a fraction ("1/4"); it must lie in (0, 1].
+func parseMixWeight(w string) (float64, error) {
 	var v float64
 	if num, den, ok := strings.Cut(w, "/"); ok {
 		a, err1 := strconv.ParseFloat(num, 64)

@@ -283,3 +283,20 @@ func clipRelDir(dir, sub, override string) string {
 	}
 	return filepath.Join(dir, sub)
 }
+
+// readClipList parses every row of a list file with parse; an error names the file and line.
+func readClipList(path string, parse func(row string) (clipEntry, error)) ([]clipEntry, error) {
+	lines, err := readListFile(path)
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]clipEntry, 0, len(lines))
+	for _, l := range lines {
+		e, err := parse(l.Text)
+		if err != nil {
+			return nil, fmt.Errorf("file %s, line %d: %w", path, l.Num, err)
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
+}

@@ -149,19 +149,7 @@ func ksParts(dir, source string, p *specParams) ([2]ksPart, error) {
 
 // readKSList parses the rows of one list.
 func readKSList(path string, classes int) ([]clipEntry, error) {
-	lines, err := readListFile(path)
-	if err != nil {
-		return nil, err
-	}
-	entries := make([]clipEntry, 0, len(lines))
-	for _, l := range lines {
-		e, err := parseKSRow(l.Text, classes)
-		if err != nil {
-			return nil, fmt.Errorf("file %s, line %d: %w", path, l.Num, err)
-		}
-		entries = append(entries, e)
-	}
-	return entries, nil
+	return readClipList(path, func(row string) (clipEntry, error) { return parseKSRow(row, classes) })
 }
 
 // parseKSRow reads "name,10,label" or "name … label": the fields are separated by commas or spaces;

@@ -122,7 +122,7 @@ func ParseMix(s string) ([4]float64, error) {
 		w := 1.0 / float64(len(terms))
 		if hasW {
 			var err error
-			if w, err = parseWeight(wStr); err != nil {
+			if w, err = parseMixWeight(wStr); err != nil {
 				return mix, fmt.Errorf("mixture %q: term %q: %w", s, term, err)
 			}
 		}
@@ -147,27 +147,6 @@ func ParseMix(s string) ([4]float64, error) {
 		return mix, fmt.Errorf("mixture %q: weights sum to %g, not 1", s, sum)
 	}
 	return mix, nil
-}
-
-func parseWeight(w string) (float64, error) {
-	var v float64
-	if num, den, ok := strings.Cut(w, "/"); ok {
-		a, err1 := strconv.ParseFloat(num, 64)
-		b, err2 := strconv.ParseFloat(den, 64)
-		if err1 != nil || err2 != nil || b == 0 {
-			return 0, fmt.Errorf("weight %q is not a fraction a/b", w)
-		}
-		v = a / b
-	} else {
-		var err error
-		if v, err = strconv.ParseFloat(w, 64); err != nil {
-			return 0, fmt.Errorf("weight %q is not a number", w)
-		}
-	}
-	if !(v > 0 && v <= 1) {
-		return 0, fmt.Errorf("weight %q is not in (0, 1]", w)
-	}
-	return v, nil
 }
 
 // block indices within a modality: [R | U | S], each D wide.

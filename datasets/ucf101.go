@@ -179,19 +179,7 @@ func readUCFClasses(path string) ([]string, error) {
 
 // readUCFList parses a train or test list.
 func readUCFList(path string, classes []string) ([]clipEntry, error) {
-	lines, err := readListFile(path)
-	if err != nil {
-		return nil, err
-	}
-	entries := make([]clipEntry, 0, len(lines))
-	for _, l := range lines {
-		e, err := parseUCFRow(l.Text, classes)
-		if err != nil {
-			return nil, fmt.Errorf("file %s, line %d: %w", path, l.Num, err)
-		}
-		entries = append(entries, e)
-	}
-	return entries, nil
+	return readClipList(path, func(row string) (clipEntry, error) { return parseUCFRow(row, classes) })
 }
 
 // parseUCFRow reads "Class/v_Class_g08_c01.avi [label]": the class before '/', the video name after

@@ -47,16 +47,20 @@ func params(owner string, specs []bench.ParamSpec, overrides map[string]string) 
 	return bench.NewParams(owner, specs, overrides)
 }
 
+func (o *Options) encoderParams() (bench.Params, error) {
+	espec, err := bench.Encoders.Lookup(o.Encoder)
+	if err != nil {
+		return bench.Params{}, err
+	}
+	return params("encoder "+o.Encoder, espec.Value.Params, o.Sets[o.Encoder])
+}
+
 // TrialCells are the Budget trials of every method, drawn by Sample with the same sampler seed.
 func TrialCells(o Options) ([]*bench.Cell, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	espec, err := bench.Encoders.Lookup(o.Encoder)
-	if err != nil {
-		return nil, err
-	}
-	ep, err := params("encoder "+o.Encoder, espec.Value.Params, o.Sets[o.Encoder])
+	ep, err := o.encoderParams()
 	if err != nil {
 		return nil, err
 	}
@@ -143,11 +147,7 @@ func Choose(o Options, trials map[string][]*store.Record) (map[string]*Preset, e
 // FinalCells are each preset's configuration on every seed (and, with WithDefaults, the default
 // configurations too).
 func FinalCells(o Options, presets map[string]*Preset) ([]*bench.Cell, error) {
-	espec, err := bench.Encoders.Lookup(o.Encoder)
-	if err != nil {
-		return nil, err
-	}
-	ep, err := params("encoder "+o.Encoder, espec.Value.Params, o.Sets[o.Encoder])
+	ep, err := o.encoderParams()
 	if err != nil {
 		return nil, err
 	}
