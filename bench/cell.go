@@ -33,6 +33,28 @@ type Cell struct {
 	Tuning *store.Tuning
 }
 
+// NewCell resolves a method and an encoder by name and applies overrides to their defaults.
+func NewCell(method string, methodSets map[string]string, dataset, encoder string, encoderSets map[string]string,
+	seed int64, train store.TrainConfig) (*Cell, error) {
+	ms, err := Methods.Lookup(method)
+	if err != nil {
+		return nil, err
+	}
+	mp, err := NewParams("method "+method, ms.Value.Params, methodSets)
+	if err != nil {
+		return nil, err
+	}
+	es, err := Encoders.Lookup(encoder)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := NewParams("encoder "+encoder, es.Value.Params, encoderSets)
+	if err != nil {
+		return nil, err
+	}
+	return &Cell{Method: method, MethodParams: mp, Dataset: dataset, Encoder: encoder, EncoderParams: ep, Seed: seed, Train: train}, nil
+}
+
 // Label is the row label in tables: the method plus its non-default hyper-parameters.
 func (c *Cell) Label() string {
 	if c.Tuning != nil {

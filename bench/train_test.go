@@ -23,18 +23,12 @@ import (
 
 func cell(t testing.TB, method string, sets map[string]string, seed int64, epochs int) *bench.Cell {
 	t.Helper()
-	ms, err := bench.Methods.Lookup(method)
+	c, err := bench.NewCell(method, sets, "synthetic", "mlp", map[string]string{"hidden": "32"}, seed,
+		store.TrainConfig{Optimizer: "sgd", LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 32, Epochs: epochs, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mp, err := bench.NewParams(method, ms.Value.Params, sets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es, _ := bench.Encoders.Lookup("mlp")
-	ep, _ := bench.NewParams("mlp", es.Value.Params, map[string]string{"hidden": "32"})
-	return &bench.Cell{Method: method, MethodParams: mp, Dataset: "synthetic", Encoder: "mlp", EncoderParams: ep, Seed: seed,
-		Train: store.TrainConfig{Optimizer: "sgd", LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 32, Epochs: epochs, Threads: 1}}
+	return c
 }
 
 func loadSet(t testing.TB, spec string, seed int64) *data.Set {

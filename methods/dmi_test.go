@@ -51,28 +51,16 @@ func dmiLockThread(t *testing.T) {
 
 func dmiTestCell(t testing.TB, method, encoder string, sets map[string]string, epochs int, lr float64) *bench.Cell {
 	t.Helper()
-	ms, err := bench.Methods.Lookup(method)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp, err := bench.NewParams(method, ms.Value.Params, sets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es, err := bench.Encoders.Lookup(encoder)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var encSets map[string]string
 	if encoder == "mlp" {
 		encSets = map[string]string{"hidden": "32"}
 	}
-	ep, err := bench.NewParams(encoder, es.Value.Params, encSets)
+	c, err := bench.NewCell(method, sets, "synthetic", encoder, encSets, 3,
+		store.TrainConfig{Optimizer: "sgd", LR: lr, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 32, Epochs: epochs, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &bench.Cell{Method: method, MethodParams: mp, Dataset: "synthetic", Encoder: encoder, EncoderParams: ep, Seed: 3,
-		Train: store.TrainConfig{Optimizer: "sgd", LR: lr, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 32, Epochs: epochs, Threads: 1}}
+	return c
 }
 
 func dmiTestSet(t testing.TB, spec string) *data.Set {

@@ -22,27 +22,15 @@ import (
 
 func mibTestCell(t testing.TB, method, encoder string, sets, encSets map[string]string, seed int64, epochs int) *bench.Cell {
 	t.Helper()
-	ms, err := bench.Methods.Lookup(method)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp, err := bench.NewParams(method, ms.Value.Params, sets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es, err := bench.Encoders.Lookup(encoder)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if encSets == nil && encoder == "mlp" {
 		encSets = map[string]string{"hidden": "16"}
 	}
-	ep, err := bench.NewParams(encoder, es.Value.Params, encSets)
+	c, err := bench.NewCell(method, sets, "synthetic", encoder, encSets, seed,
+		store.TrainConfig{Optimizer: "sgd", LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 32, Epochs: epochs, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &bench.Cell{Method: method, MethodParams: mp, Dataset: "synthetic", Encoder: encoder, EncoderParams: ep, Seed: seed,
-		Train: store.TrainConfig{Optimizer: "sgd", LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 32, Epochs: epochs, Threads: 1}}
+	return c
 }
 
 func mibTestSet(t testing.TB, spec string) *data.Set {

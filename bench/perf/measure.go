@@ -61,26 +61,35 @@ func quantile(sorted []float64, q float64) float64 {
 
 // Timing is what Measure records for one kind of step.
 type Timing struct {
-	NS []int64 `json:"-"` // per-step durations
+	NS    []int64 `json:"-"` // per-step wall-clock durations
+	CPUNS []int64 `json:"-"` // per-step process CPU time (all threads; nil where not measured)
 	// GCs is the number of Go garbage collections during the timed steps; GCPauseMS their total
 	// stop-the-world pause.
 	GCs       uint32  `json:"go_gcs,omitempty"`
 	GCPauseMS float64 `json:"go_gc_pause_ms,omitempty"`
 }
 
-// Measure runs step plan.Warmup times untimed, then plan.Repeats × plan.Steps times, timing each call.
+// Measure runs step plan.Warmup times untimed, then plan.Repeats × plan.Steps times, timing each call
+// by the wall clock and by the process's CPU time. The CPU clock is read outside the wall-clock
+// interval (so its system call does not count as step time); the CPU interval includes the two
+// wall-clock reads. perf/run_torch.py times the same way.
 func Measure(plan Plan, step func()) Timing {
 	for i := 0; i < plan.Warmup; i++ {
 		step()
 	}
 	n := plan.Repeats * plan.Steps
-	t := Timing{NS: make([]int64, n)}
+	t := Timing{NS: make([]int64, n), CPUNS: make([]int64, n)}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for i := 0; i < n; i++ {
+		c0 := processCPUNS()
 		t0 := time.Now()
 		step()
 		t.NS[i] = int64(time.Since(t0))
+		t.CPUNS[i] = processCPUNS() - c0
+	}
+	if t.CPUNS[0] == 0 && t.CPUNS[n-1] == 0 {
+		t.CPUNS = nil
 	}
 	runtime.ReadMemStats(&after)
 	t.GCs = after.NumGC - before.NumGC

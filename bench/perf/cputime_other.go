@@ -1,0 +1,6 @@
+//go:build !linux
+
+package perf
+
+// processCPUNS is not measured outside Linux.
+func processCPUNS() int64 { return 0 }
