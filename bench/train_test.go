@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -188,5 +189,19 @@ func TestVanishingFilesFailTheCell(t *testing.T) {
 	_, err := bench.Train(context.Background(), cell(t, "joint", nil, 4, 2), lazyCopy(set, 400), gotch.CPU, nil)
 	if err == nil || !strings.Contains(err.Error(), "no such file") || !strings.Contains(err.Error(), "clip") {
 		t.Fatalf("err = %v, want the missing file named", err)
+	}
+}
+
+// A run whose loss becomes NaN or infinite stops and is recorded as diverged with the epoch.
+func TestDivergenceIsRecorded(t *testing.T) {
+	set := loadSet(t, "synthetic:mix=R,train=300,val=100,test=100", 5)
+	c := cell(t, "joint", nil, 5, 5)
+	c.Train.LR = 1e12
+	rec, err := bench.Train(context.Background(), c, set, gotch.CPU, nil)
+	if !errors.Is(err, bench.ErrDiverged) {
+		t.Fatalf("err = %v, want ErrDiverged", err)
+	}
+	if rec.Status != store.StatusDiverged || !strings.Contains(rec.Reason, "at epoch") {
+		t.Fatalf("status %q, reason %q", rec.Status, rec.Reason)
 	}
 }

@@ -49,8 +49,12 @@ type Check struct {
 
 // Side is one side's measurement of a model.
 type Side struct {
-	Train     Stats `json:"train_ms"`
-	Eval      Stats `json:"eval_ms"`
+	Train Stats `json:"train_ms"` // wall clock
+	Eval  Stats `json:"eval_ms"`
+	// TrainCPU and EvalCPU are the process CPU time per step (all threads): unlike the wall clock, not
+	// inflated when other work takes the cores away (it still is by shared caches and memory).
+	TrainCPU  Stats `json:"train_cpu_ms"`
+	EvalCPU   Stats `json:"eval_cpu_ms"`
 	Check     Check `json:"check"`
 	NonFinite int   `json:"nonfinite_losses"`
 	// Go only: garbage collections and their total pause during the timed training / eval steps.
@@ -67,9 +71,12 @@ type ModelResult struct {
 	Rounds int   `json:"rounds"` // step counts in Side.*.Steps are Rounds × Repeats × Steps
 	Go     Side  `json:"go"`
 	Torch  *Side `json:"pytorch,omitempty"`
-	// TrainRatio and EvalRatio are Go median / PyTorch median (lower is better for Go).
-	TrainRatio float64 `json:"train_ratio,omitempty"`
-	EvalRatio  float64 `json:"eval_ratio,omitempty"`
+	// TrainRatio and EvalRatio are Go median / PyTorch median of the wall-clock step times (lower is
+	// better for Go); the *CPURatio the same for CPU time.
+	TrainRatio    float64 `json:"train_ratio,omitempty"`
+	EvalRatio     float64 `json:"eval_ratio,omitempty"`
+	TrainCPURatio float64 `json:"train_cpu_ratio,omitempty"`
+	EvalCPURatio  float64 `json:"eval_cpu_ratio,omitempty"`
 	// Target is the largest acceptable ratio (issue 7: 0.7 on the MLP models, 1.0 otherwise);
 	// TargetMet holds when both ratios are within it.
 	Target    float64 `json:"target"`
@@ -114,8 +121,8 @@ type Report struct {
 }
 
 const stepsNote = "per model and round: plan.warmup untimed steps, then plan.repeats × plan.steps steps each timed " +
-	"alone, for training and again for evaluation; *_ms are over all rounds' timed steps (median = reported number, " +
-	"p25–p75 spread, repeat_median_min/max = extremes of the per-repeat medians)"
+	"alone (wall clock, and process CPU time), for training and again for evaluation; *_ms are over all rounds' timed " +
+	"steps (median = reported number, p25–p75 spread, repeat_median_min/max = extremes of the per-repeat medians)"
 
 // CPUModel is the "model name" of /proc/cpuinfo ("unknown" where absent).
 func CPUModel() string {
@@ -170,7 +177,7 @@ func Run(c Config) (*Report, error) {
 		if sp.Encoder == "mlp" {
 			mr.Target = 0.7
 		}
-		var goTrain, goEval, pyTrain, pyEval []int64
+		var goTrain, goEval, pyTrain, pyEval, goTrainCPU, goEvalCPU, pyTrainCPU, pyEvalCPU []int64
 		var py *torchSide
 		for r := 0; r < c.Rounds; r++ {
 			goFirst := r%2 == 0
@@ -181,7 +188,8 @@ func Run(c Config) (*Report, error) {
 					if err != nil {
 						return nil, fmt.Errorf("%s (Go): %w", sp.Name, err)
 					}
-					goTrain, goEval = append(goTrain, tr...), append(goEval, ev...)
+					goTrain, goEval = append(goTrain, tr.NS...), append(goEval, ev.NS...)
+					goTrainCPU, goEvalCPU = append(goTrainCPU, tr.CPUNS...), append(goEvalCPU, ev.CPUNS...)
 					if r == 0 {
 						mr.Go.Check = ch
 					}
@@ -197,6 +205,7 @@ func Run(c Config) (*Report, error) {
 				}
 				m := out.Models[sp.Name]
 				pyTrain, pyEval = append(pyTrain, m.TrainNS...), append(pyEval, m.EvalNS...)
+				pyTrainCPU, pyEvalCPU = append(pyTrainCPU, m.TrainCPUNS...), append(pyEvalCPU, m.EvalCPUNS...)
 				if py == nil {
 					py = out
 					mr.Torch = &Side{Check: m.Check}
@@ -205,12 +214,18 @@ func Run(c Config) (*Report, error) {
 			}
 		}
 		mr.Go.Train, mr.Go.Eval = Summarise(goTrain, plan.Steps), Summarise(goEval, plan.Steps)
+		mr.Go.TrainCPU, mr.Go.EvalCPU = Summarise(goTrainCPU, plan.Steps), Summarise(goEvalCPU, plan.Steps)
 		if mr.Torch != nil {
 			rep.TorchThreads, rep.TorchInterop, rep.TorchVersion = py.Threads, py.Interop, py.TorchVersion
 			rep.TorchPath, rep.PythonVersion = py.TorchPath, py.PythonVersion
 			mr.Torch.Train, mr.Torch.Eval = Summarise(pyTrain, plan.Steps), Summarise(pyEval, plan.Steps)
+			mr.Torch.TrainCPU, mr.Torch.EvalCPU = Summarise(pyTrainCPU, plan.Steps), Summarise(pyEvalCPU, plan.Steps)
 			mr.TrainRatio = mr.Go.Train.Median / mr.Torch.Train.Median
 			mr.EvalRatio = mr.Go.Eval.Median / mr.Torch.Eval.Median
+			if mr.Go.TrainCPU.Steps > 0 && mr.Torch.TrainCPU.Steps > 0 {
+				mr.TrainCPURatio = mr.Go.TrainCPU.Median / mr.Torch.TrainCPU.Median
+				mr.EvalCPURatio = mr.Go.EvalCPU.Median / mr.Torch.EvalCPU.Median
+			}
 			mr.TargetMet = mr.TrainRatio <= mr.Target && mr.EvalRatio <= mr.Target
 			rep.AllTargetMet = rep.AllTargetMet && mr.TargetMet
 			mr.compareChecks()
@@ -245,10 +260,10 @@ func (mr *ModelResult) compareChecks() {
 }
 
 // measureGo builds a fresh model, takes the check values, and times its training then evaluation steps.
-func (c *Config) measureGo(sp Spec, plan Plan, side *Side) (train, eval []int64, ch Check, err error) {
+func (c *Config) measureGo(sp Spec, plan Plan, side *Side) (train, eval Timing, ch Check, err error) {
 	m, err := Build(sp, c.Seed)
 	if err != nil {
-		return nil, nil, ch, err
+		return train, eval, ch, err
 	}
 	defer m.Close()
 	ch = Check{EvalLoss0: m.EvalLoss(), TrainLoss1: m.TrainStep(), TrainLoss2: m.TrainStep()}
@@ -259,7 +274,7 @@ func (c *Config) measureGo(sp Spec, plan Plan, side *Side) (train, eval []int64,
 	side.TrainGCPauseMS += tt.GCPauseMS
 	side.EvalGCs += et.GCs
 	side.EvalGCPauseMS += et.GCPauseMS
-	return tt.NS, et.NS, ch, nil
+	return tt, et, ch, nil
 }
 
 // torchSide is the JSON the runner prints.
@@ -270,10 +285,12 @@ type torchSide struct {
 	Threads       int    `json:"threads"`
 	Interop       int    `json:"interop_threads"`
 	Models        map[string]struct {
-		Check     Check   `json:"check"`
-		TrainNS   []int64 `json:"train_ns"`
-		EvalNS    []int64 `json:"eval_ns"`
-		NonFinite int     `json:"nonfinite_losses"`
+		Check      Check   `json:"check"`
+		TrainNS    []int64 `json:"train_ns"`
+		EvalNS     []int64 `json:"eval_ns"`
+		TrainCPUNS []int64 `json:"train_cpu_ns"`
+		EvalCPUNS  []int64 `json:"eval_cpu_ns"`
+		NonFinite  int     `json:"nonfinite_losses"`
 	} `json:"models"`
 }
 
@@ -350,6 +367,19 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%-15s %7d  %-24s %-24s %6s  %-24s %-24s %6s  %-7s %s\n", m.Spec.Name, m.Go.Train.Steps,
 			cell(m.Go.Train), pyT, rt, cell(m.Go.Eval), pyE, re, tgt, chk)
+	}
+	if len(r.Models) > 0 && r.Models[0].Go.TrainCPU.Steps > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "process CPU ms per step (all threads; not inflated by other work taking the cores): median [p25–p75]")
+		fmt.Fprintf(w, "%-15s %-24s %-24s %6s  %-24s %-24s %6s\n", "model", "Go train", "PyTorch train", "ratio", "Go eval", "PyTorch eval", "ratio")
+		for _, m := range r.Models {
+			pyT, pyE, rt, re := "-", "-", "-", "-"
+			if m.Torch != nil && m.Torch.TrainCPU.Steps > 0 {
+				pyT, pyE = cell(m.Torch.TrainCPU), cell(m.Torch.EvalCPU)
+				rt, re = fmt.Sprintf("%.2f", m.TrainCPURatio), fmt.Sprintf("%.2f", m.EvalCPURatio)
+			}
+			fmt.Fprintf(w, "%-15s %-24s %-24s %6s  %-24s %-24s %6s\n", m.Spec.Name, cell(m.Go.TrainCPU), pyT, rt, cell(m.Go.EvalCPU), pyE, re)
+		}
 	}
 	var nf []string
 	for _, m := range r.Models {
