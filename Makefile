@@ -38,3 +38,19 @@ ci-baseline: build
 
 clean:
 	rm -rf bin vendor $(CI_RESULTS)
+
+# `make perf`: time one training step and one evaluation step of four fixed models (bench/perf) in Go and in
+# PyTorch 2.1 on the same libtorch (perf/), print Go/PyTorch ratios and write perf.json. The PyTorch side needs
+# the full torch==2.1.0 wheel with its dependencies in .deps/torch-py (git-ignored): installed here when missing,
+# a one-off of several minutes (~4.6 GB, CUDA libraries included though only the CPU is used). Then about 2-3 minutes
+# on 2 cores (2.3 min measured). Flags through PERF_FLAGS, e.g. make perf PERF_FLAGS="--threads 2 --models joint-mlp".
+PERF_FLAGS ?=
+.PHONY: perf
+perf: build
+	@if [[ ! -f .deps/torch-py/torch/__init__.py || ! -d .deps/torch-py/torch-2.1.0.dist-info ]]; then \
+	  echo "perf: installing torch==2.1.0 into .deps/torch-py; one-off, several minutes, ~4.6 GB"; \
+	  rm -rf .deps/torch-py.tmp && \
+	  python3 -m pip install --disable-pip-version-check --target .deps/torch-py.tmp torch==2.1.0 && \
+	  rm -rf .deps/torch-py && mv .deps/torch-py.tmp .deps/torch-py; \
+	fi
+	./bin/bench perf $(PERF_FLAGS)

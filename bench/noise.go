@@ -14,6 +14,7 @@ import (
 type Noise struct {
 	r   *rand.Rand
 	dev gotch.Device
+	buf []float32 // reused: the values are copied into the tensor
 }
 
 // NewNoise seeds a generator for one cell.
@@ -27,7 +28,10 @@ func (n *Noise) Randn(s *torchrt.Scope, shape []int64) *ts.Tensor {
 	for _, d := range shape {
 		numel *= d
 	}
-	v := make([]float32, numel)
+	if int64(cap(n.buf)) < numel {
+		n.buf = make([]float32, numel)
+	}
+	v := n.buf[:numel]
 	for i := range v {
 		v[i] = float32(n.r.NormFloat64())
 	}

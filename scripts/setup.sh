@@ -103,6 +103,20 @@ if [[ "$n" -lt 2000 ]]; then
   exit 1
 fi
 
+#  4. per tensor and scalar, gotch took a global mutex, formatted a name with fmt.Sprintf and inserted it
+#     in a global map (~0.27 µs of ~0.7 µs per-op overhead, measured with bench/perf); the map only
+#     detected double frees, which the nil check on the freed C pointer already catches for the same Go
+#     object. Names are kept only where the caller passes one.
+if grep -q 'ExistingTensors\[name\] = struct{}{}' "$gotch_ts/tensor.go"; then
+  perl -0pi -e 's/\tlock\.Lock\(\)\n\tatomic\.AddInt64\(&TensorCount, 1\)\n(\tif gotch\.Debug \{\n(?:.*\n)*?\t\}\n)\tname := newName\(nameOpt\.\.\.\)\n\tif _, ok := ExistingTensors\[name\]; ok \{\n\t\tname = fmt\.Sprintf\("%s_%09d", name, TensorCount\)\n\t\}\n\tExistingTensors\[name\] = struct\{\}\{\}\n\tlock\.Unlock\(\)\n\n\tx\.name = name\n/\tatomic.AddInt64(&TensorCount, 1)\n$1\tif len(nameOpt) > 0 {\n\t\tx.name = nameOpt[0]\n\t}\n/' "$gotch_ts/tensor.go"
+  perl -0pi -e 's/\tlock\.Lock\(\)\n\tdefer lock\.Unlock\(\)\n\n\tif _, ok := ExistingTensors\[ts\.name\]; !ok \{\n\t\tlog\.Printf\("WARNING: Probably double free tensor %q\. Called from %q\. Just skipping\.\.\.\\n", ts\.name, ts\.calledFrom\)\n\n\t\treturn nil\n\t\}\n\n//; s/\tdelete\(ExistingTensors, ts\.name\)\n\n//' "$gotch_ts/tensor.go"
+  perl -0pi -e 's/\tlock\.Lock\(\)\n\tdelete\(ExistingScalars, x\.name\)\n\tlock\.Unlock\(\)\n//; s/\tlock\.Lock\(\)\n\tx\.name = newName\(nameOpt\.\.\.\)\n\tExistingScalars\[x\.name\] = struct\{\}\{\}\n\tlock\.Unlock\(\)\n/\tif len(nameOpt) > 0 {\n\t\tx.name = nameOpt[0]\n\t}\n/' "$gotch_ts/scalar.go"
+fi
+if grep -q 'ExistingTensors\[\|ExistingScalars\[' "$gotch_ts/tensor.go" "$gotch_ts/scalar.go"; then
+  echo "setup: expected gotch's tensor/scalar name bookkeeping; gotch changed?" >&2
+  exit 1
+fi
+
 libtch=vendor/github.com/sugarme/gotch/libtch
 ldflags="-L$libtorch/lib -Wl,-rpath,$libtorch/lib -Wl,--no-as-needed -ltorch_cpu -lc10"
 if [[ $cuda == 1 ]]; then

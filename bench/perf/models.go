@@ -52,7 +52,8 @@ type Spec struct {
 	Batch         int               `json:"batch"`
 	// Stage, if > 0, puts a staged method (DMI) in that stage before timing (bench.Staged.EnterStage).
 	Stage int `json:"stage,omitempty"`
-	// Plan is the default number of steps (`bench perf --scale` multiplies Repeats).
+	// Plan is the default number of steps per round (`bench perf --scale` multiplies Repeats). A
+	// training step runs after the check's two training steps, which also warm up.
 	Plan Plan `json:"plan"`
 	// Slow marks a model whose single step takes seconds (skipped by tests under -short).
 	Slow bool `json:"slow,omitempty"`
@@ -66,18 +67,18 @@ func Specs() []Spec {
 	return []Spec{
 		{Name: "joint-mlp", Desc: "Joint (linear head), MLP encoders 48→128→128, synthetic, K=4, batch 64",
 			Method: "joint", Encoder: "mlp", Modalities: synthetic, NumClasses: 4, Batch: 64,
-			Plan: Plan{Warmup: 200, Repeats: 20, Steps: 100}},
+			Plan: Plan{Warmup: 200, Repeats: 10, Steps: 100}},
 		{Name: "dmi3-mlp", Desc: "DMI in stage 3, MLP encoders 48→128→128, synthetic, K=4, batch 64",
 			Method: "dmi", Encoder: "mlp", Modalities: synthetic, NumClasses: 4, Batch: 64, Stage: 3,
-			Plan: Plan{Warmup: 100, Repeats: 10, Steps: 50}},
+			Plan: Plan{Warmup: 100, Repeats: 5, Steps: 50}},
 		{Name: "joint-lenet", Desc: "Joint (linear head), LeNet encoders, AV-MNIST shapes (1×28×28, 1×64×32), K=10, batch 64",
 			Method: "joint", Encoder: "lenet",
 			Modalities: []data.Modality{{Name: "image", Shape: []int64{1, 28, 28}}, {Name: "audio", Shape: []int64{1, 64, 32}}},
-			NumClasses: 10, Batch: 64, Plan: Plan{Warmup: 20, Repeats: 10, Steps: 20}},
+			NumClasses: 10, Batch: 64, Plan: Plan{Warmup: 10, Repeats: 5, Steps: 10}},
 		{Name: "joint-resnet18", Desc: "Joint (linear head), ResNet-18 encoders (width 64), CREMA-D shapes (audio 1×257×188, clip 3×1×224×224), K=6, batch 8",
 			Method: "joint", Encoder: "resnet18",
 			Modalities: []data.Modality{{Name: "audio", Shape: []int64{1, 257, 188}}, {Name: "visual", Shape: []int64{3, 1, 224, 224}}},
-			NumClasses: 6, Batch: 8, Plan: Plan{Warmup: 2, Repeats: 4, Steps: 2}, Slow: true},
+			NumClasses: 6, Batch: 8, Plan: Plan{Warmup: 1, Repeats: 2, Steps: 2}, Slow: true},
 	}
 }
 

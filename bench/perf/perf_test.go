@@ -123,7 +123,7 @@ func TestTorchMirrorAgrees(t *testing.T) {
 	for _, n := range names {
 		m := build(t, n)
 		mr := ModelResult{Spec: m.Spec, Torch: &Side{Check: py.Models[n].Check}}
-		mr.Go.Check = Check{EvalLoss0: m.EvalLoss(), TrainLoss1: m.TrainStep(), TrainLoss2: m.TrainStep()}
+		mr.Go.Check = Check{EvalLoss0: Float(m.EvalLoss()), TrainLoss1: Float(m.TrainStep()), TrainLoss2: Float(m.TrainStep())}
 		mr.compareChecks()
 		if !mr.CheckOK {
 			t.Errorf("%s: Go %+v, PyTorch %+v (largest relative difference %.2g)", n, mr.Go.Check, mr.Torch.Check, mr.CheckDiff)

@@ -42,9 +42,21 @@ type Config struct {
 // it from the cell's own generator, PyTorch from torch.randn), where only the evaluation loss is
 // comparable.
 type Check struct {
-	EvalLoss0  float64 `json:"eval_loss0"`
-	TrainLoss1 float64 `json:"train_loss1"`
-	TrainLoss2 float64 `json:"train_loss2"`
+	EvalLoss0  Float `json:"eval_loss0"`
+	TrainLoss1 Float `json:"train_loss1"`
+	TrainLoss2 Float `json:"train_loss2"`
+}
+
+// Float is a float64 that is written to JSON as null when it is NaN or infinite (a diverged loss),
+// which JSON numbers cannot express; the runner writes such values as null too.
+type Float float64
+
+// MarshalJSON implements json.Marshaler.
+func (f Float) MarshalJSON() ([]byte, error) {
+	if v := float64(f); !math.IsNaN(v) && !math.IsInf(v, 0) {
+		return json.Marshal(v)
+	}
+	return []byte("null"), nil
 }
 
 // Side is one side's measurement of a model.
@@ -83,9 +95,9 @@ type ModelResult struct {
 	TargetMet bool    `json:"target_met"`
 	// CheckDiff is the largest relative difference between the two sides' comparable check values;
 	// CheckOK is CheckDiff ≤ 1e-4.
-	CheckDiff float64 `json:"check_max_rel_diff"`
-	CheckOK   bool    `json:"check_ok"`
-	CheckNote string  `json:"check_note,omitempty"`
+	CheckDiff Float  `json:"check_max_rel_diff"`
+	CheckOK   bool   `json:"check_ok"`
+	CheckNote string `json:"check_note,omitempty"`
 }
 
 // Report is everything `bench perf` writes to its JSON file.
@@ -243,20 +255,22 @@ func (sp Spec) trainNoise() bool { return sp.Method == "dmi" }
 
 func (mr *ModelResult) compareChecks() {
 	g, p := mr.Go.Check, mr.Torch.Check
-	pairs := [][2]float64{{g.EvalLoss0, p.EvalLoss0}}
+	pairs := [][2]Float{{g.EvalLoss0, p.EvalLoss0}}
 	if mr.Spec.trainNoise() {
 		mr.CheckNote = "training noise differs by design (Go: per-cell PCG generator; PyTorch: torch.randn): only the initial evaluation loss is compared"
 	} else {
-		pairs = append(pairs, [2]float64{g.TrainLoss1, p.TrainLoss1}, [2]float64{g.TrainLoss2, p.TrainLoss2})
+		pairs = append(pairs, [2]Float{g.TrainLoss1, p.TrainLoss1}, [2]Float{g.TrainLoss2, p.TrainLoss2})
 	}
+	diff := 0.0
 	for _, pr := range pairs {
-		d := math.Abs(pr[0]-pr[1]) / max(math.Abs(pr[0]), math.Abs(pr[1]), 1e-12)
+		a, b := float64(pr[0]), float64(pr[1])
+		d := math.Abs(a-b) / max(math.Abs(a), math.Abs(b), 1e-12)
 		if math.IsNaN(d) {
 			d = math.Inf(1)
 		}
-		mr.CheckDiff = max(mr.CheckDiff, d)
+		diff = max(diff, d)
 	}
-	mr.CheckOK = mr.CheckDiff <= 1e-4
+	mr.CheckDiff, mr.CheckOK = Float(diff), diff <= 1e-4
 }
 
 // measureGo builds a fresh model, takes the check values, and times its training then evaluation steps.
@@ -266,7 +280,7 @@ func (c *Config) measureGo(sp Spec, plan Plan, side *Side) (train, eval Timing, 
 		return train, eval, ch, err
 	}
 	defer m.Close()
-	ch = Check{EvalLoss0: m.EvalLoss(), TrainLoss1: m.TrainStep(), TrainLoss2: m.TrainStep()}
+	ch = Check{EvalLoss0: Float(m.EvalLoss()), TrainLoss1: Float(m.TrainStep()), TrainLoss2: Float(m.TrainStep())}
 	tt := Measure(plan, func() { m.TrainStep() })
 	et := Measure(plan, m.EvalStep)
 	side.NonFinite += m.NonFinite()

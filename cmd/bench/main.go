@@ -30,6 +30,7 @@ commands:
   regress    compare the results store with a baseline; exit 1 on an accuracy drop (--update writes it)
   interactions  PID of a dataset (R, U1, U2, S), or of a trained model's predictions (--model)
   list       list registered methods, datasets and encoders with their parameters
+  perf       time a training and an evaluation step in Go and in PyTorch 2.1 on the same libtorch
   version    print harness, Go, gotch and libtorch versions and the device
   help       this text
 
@@ -59,6 +60,8 @@ func run(args []string) int {
 		err = cmdInteractions(args[1:])
 	case "list":
 		err = cmdList(args[1:])
+	case "perf":
+		err = cmdPerf(args[1:])
 	case "version", "--version", "-version":
 		err = cmdVersion(args[1:])
 	case "help", "-h", "--help":

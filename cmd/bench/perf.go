@@ -14,28 +14,6 @@ import (
 // `bench perf` is dispatched from here until main.go's command switch gets its case (see
 // cmdPerf): package main's init runs after every imported package's init (the registries are
 // filled), before main.
-func init() {
-	if len(os.Args) > 1 && os.Args[1] == "perf" {
-		os.Exit(runPerf(os.Args[2:]))
-	}
-}
-
-// runPerf mirrors main's run for the perf command: exit code 2 for bad input, 1 for failures.
-func runPerf(args []string) int {
-	err := cmdPerf(args)
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintln(os.Stderr, "bench:", err)
-	var ue usageError
-	if errors.As(err, &ue) {
-		return 2
-	}
-	return 1
-}
-
-// cmdPerf times one training step and one evaluation step of the perf models (bench/perf) in Go and
-// in PyTorch, prints the table and writes the report as JSON.
 func cmdPerf(args []string) error {
 	fs := flag.NewFlagSet("perf", flag.ContinueOnError)
 	fs.Usage = func() {
@@ -43,14 +21,14 @@ func cmdPerf(args []string) error {
 			"evaluation step (forward under no-grad) of fixed models, in Go (this binary) and in PyTorch 2.1\n"+
 			"(perf/run_torch.py, started as a subprocess with the same settings), and compares them.\n\nmodels:")
 		for _, s := range perf.Specs() {
-			fmt.Fprintf(fs.Output(), "  %-15s %s (warm-up %d, %d×%d steps)\n", s.Name, s.Desc, s.Plan.Warmup, s.Plan.Repeats, s.Plan.Steps)
+			fmt.Fprintf(fs.Output(), "  %-15s %s (per round: warm-up %d, %d×%d timed steps)\n", s.Name, s.Desc, s.Plan.Warmup, s.Plan.Repeats, s.Plan.Steps)
 		}
 		fmt.Fprintln(fs.Output(), "\nflags:")
 		fs.PrintDefaults()
 	}
 	models := fs.String("models", "all", "comma-separated perf models, or all")
 	threads := fs.Int("threads", 1, "libtorch intra-op threads, both sides")
-	rounds := fs.Int("rounds", 2, "alternate Go and PyTorch this many times per model; step times are pooled")
+	rounds := fs.Int("rounds", 3, "alternate Go and PyTorch this many times per model (fresh model and process each time); step times are pooled")
 	scale := fs.Float64("scale", 1, "multiply every model's number of timed repeats (e.g. 0.2 for a quick look)")
 	seed := fs.Int64("seed", 1, "seed of weights (seed) and inputs (seed+1), both sides")
 	out := fs.String("out", "perf.json", "JSON report file ('' = none)")
