@@ -117,6 +117,19 @@ if grep -q 'ExistingTensors\[\|ExistingScalars\[' "$gotch_ts/tensor.go" "$gotch_
   exit 1
 fi
 
+#  5. in-place ops (x.Add_(y), g.MulScalar_(k), …) get a new C handle from the wrapper and overwrote
+#     the old one without freeing it; the leaked handle kept the whole tensor alive (OGM-GE, which
+#     rescales gradients in place, leaked ~57 MB per 1,000 steps). The old handle is freed first;
+#     it is a separate allocation, the tensor itself lives on through the new handle.
+if ! grep -q 'lib.AtFree(ts.ctensor); ts.ctensor = \*ptr' "$gotch_ts/tensor-generated.go"; then
+  perl -pi -e 's/^(\s*)ts\.ctensor = \*ptr$/$1lib.AtFree(ts.ctensor); ts.ctensor = *ptr/' "$gotch_ts/tensor-generated.go"
+fi
+n=$(grep -c 'lib.AtFree(ts.ctensor); ts.ctensor = \*ptr' "$gotch_ts/tensor-generated.go" || true)
+if [[ "$n" -lt 200 ]]; then
+  echo "setup: expected the in-place handle patch in $gotch_ts/tensor-generated.go (found $n); gotch changed?" >&2
+  exit 1
+fi
+
 libtch=vendor/github.com/sugarme/gotch/libtch
 ldflags="-L$libtorch/lib -Wl,-rpath,$libtorch/lib -Wl,--no-as-needed -ltorch_cpu -lc10"
 if [[ $cuda == 1 ]]; then
