@@ -96,7 +96,7 @@ func cmdRun(args []string) error {
 	wd := fs.Float64("weight-decay", 1e-4, "SGD weight decay")
 	jobs := fs.Int("jobs", 0, "cells trained at once (0 = number of cores)")
 	threads := fs.Int("threads", 0, "libtorch intra-op threads per cell (0 = cores / jobs)")
-	device := fs.String("device", "cpu", "auto, cpu, cuda or cuda:N")
+	device := fs.String("device", "auto", "auto (CUDA when this libtorch has it, else CPU), cpu, cuda or cuda:N")
 	results := fs.String("results", "results", "results store directory")
 	dataDir := fs.String("data-dir", os.Getenv("BENCH_DATA_DIR"), "root of real datasets (default $BENCH_DATA_DIR, else ../shared/data)")
 	force := fs.Bool("force", false, "rerun cells already in the store")

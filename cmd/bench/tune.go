@@ -33,7 +33,7 @@ func cmdTune(args []string) error {
 	momentum := fs.Float64("momentum", 0.9, "SGD momentum")
 	wd := fs.Float64("weight-decay", 1e-4, "SGD weight decay")
 	jobs := fs.Int("jobs", 0, "cells trained at once (0 = number of cores)")
-	device := fs.String("device", "cpu", "auto, cpu, cuda or cuda:N")
+	device := fs.String("device", "auto", "auto (CUDA when this libtorch has it, else CPU), cpu, cuda or cuda:N")
 	results := fs.String("results", "results", "results store directory (trials and final runs)")
 	presets := fs.String("presets", "presets", "directory for the tuned presets (<dir>/<dataset>/<encoder>/<method>.json)")
 	noDefaults := fs.Bool("no-defaults", false, "do not also run the default configurations for the side-by-side table")
