@@ -264,6 +264,16 @@ func groupSplit(groups []string, share float64, seed int64) (train, val []int) {
 }
 
 // clipValParams reads val and split_seed.
+// clipCommonParams reads the parameters every clip dataset shares: the validation share, its split
+// seed, and what to do with clips whose files are missing.
+func clipCommonParams(p *specParams) (valShare float64, splitSeed int64, skipMissing bool, err error) {
+	if valShare, splitSeed, err = clipValParams(p); err != nil {
+		return
+	}
+	skipMissing, err = clipMissingParam(p)
+	return
+}
+
 func clipValParams(p *specParams) (float64, int64, error) {
 	share, err := p.float("val", ClipDefaultVal, 0, 1)
 	if err != nil {

@@ -126,11 +126,7 @@ func loadCremad(opt data.Options) (*data.Set, error) {
 		return nil, err
 	}
 	cfg.audio = newOGMSpectrogram(rate)
-	valShare, splitSeed, err := clipValParams(p)
-	if err != nil {
-		return nil, err
-	}
-	skip, err := clipMissingParam(p)
+	valShare, splitSeed, skip, err := clipCommonParams(p)
 	if err != nil {
 		return nil, err
 	}

@@ -76,11 +76,7 @@ func loadKS(opt data.Options) (*data.Set, error) {
 	if cfg.frames, err = p.int("frames", KSDefaultFrames, 1); err != nil {
 		return nil, err
 	}
-	valShare, splitSeed, err := clipValParams(p)
-	if err != nil {
-		return nil, err
-	}
-	skip, err := clipMissingParam(p)
+	valShare, splitSeed, skip, err := clipCommonParams(p)
 	if err != nil {
 		return nil, err
 	}

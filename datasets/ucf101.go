@@ -79,11 +79,7 @@ func loadUCF101(opt data.Options) (*data.Set, error) {
 	if cfg.flowFrames, err = p.int("flow_frames", UCF101DefaultFlowFrames, 1); err != nil {
 		return nil, err
 	}
-	valShare, splitSeed, err := clipValParams(p)
-	if err != nil {
-		return nil, err
-	}
-	skip, err := clipMissingParam(p)
+	valShare, splitSeed, skip, err := clipCommonParams(p)
 	if err != nil {
 		return nil, err
 	}
