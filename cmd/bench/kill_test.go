@@ -81,3 +81,45 @@ func TestSweepSurvivesSIGKILL(t *testing.T) {
 	}
 	t.Logf("killed after %d of 6 records; the rerun trained the other %d", killedAt, 6-killedAt)
 }
+
+// Ctrl-C (SIGINT) stops a sweep cleanly: the command exits non-zero, the finished cells are kept as
+// valid records, the running ones leave nothing behind, and a rerun finishes only what is missing.
+func TestSweepStopsCleanlyOnInterrupt(t *testing.T) {
+	res := filepath.Join(t.TempDir(), "results")
+	args := "run --methods joint,ensemble --dataset synthetic:train=1500,val=200,test=200 --seeds 3 --epochs 12 --jobs 2 --threads 1 --results " + res
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), "BENCH_TEST_CHILD_ARGS="+args)
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(jsonFiles(t, res)) < 1 {
+		if time.Now().After(deadline) {
+			child.Process.Kill()
+			t.Fatal("no record within 60 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	child.Process.Signal(os.Interrupt)
+	err := child.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("interrupted sweep exited with %v, want exit status 1", err)
+	}
+	kept := jsonFiles(t, res)
+	all, _ := os.ReadDir(res)
+	if len(all) != len(kept) {
+		t.Fatalf("%d entries but %d records: something half-written was left", len(all), len(kept))
+	}
+	if len(kept) >= 6 {
+		t.Fatalf("the sweep finished (%d records) before the interrupt; make the cells slower", len(kept))
+	}
+	for _, f := range kept {
+		b, _ := os.ReadFile(f)
+		if !json.Valid(b) {
+			t.Fatalf("%s is not valid JSON", f)
+		}
+	}
+	if code := run(strings.Split(args, " ")); code != 0 || len(jsonFiles(t, res)) != 6 {
+		t.Fatalf("rerun exited %d with %d records, want 0 and 6", code, len(jsonFiles(t, res)))
+	}
+}
