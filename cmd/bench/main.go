@@ -24,15 +24,15 @@ const help = `bench: a benchmark harness for multimodal fusion methods
 usage: bench <command> [flags]
 
 commands:
-  run        train methods × datasets × encoders × seeds and print a leaderboard
-  tune       equal-budget random search per method on the validation split, then tuned final runs
-  report     leaderboard from the results store: --format md|latex|csv|json, --plot FILE
-  regress    compare the results store with a baseline; exit 1 on an accuracy drop (--update writes it)
+  run           train methods × datasets × encoders × seeds and print a leaderboard
+  tune          equal-budget random search per method on the validation split, then tuned final runs
+  report        leaderboard from the results store: --format md|latex|csv|json, --plot FILE
+  regress       compare the results store with a baseline; exit 1 on an accuracy drop (--update writes it)
   interactions  PID of a dataset (R, U1, U2, S), or of a trained model's predictions (--model)
-  list       list registered methods, datasets and encoders with their parameters
-  perf       time a training and an evaluation step in Go and in PyTorch 2.1 on the same libtorch
-  version    print harness, Go, gotch and libtorch versions and the device
-  help       this text
+  list          list registered methods, datasets and encoders with their parameters
+  perf          time a training and an evaluation step in Go and in PyTorch 2.1 on the same libtorch
+  version       print harness, Go, gotch and libtorch versions and the device
+  help          this text
 
 Run 'bench <command> -h' for a command's flags.
 `
