@@ -63,19 +63,10 @@ func dmiTestCell(t testing.TB, method, encoder string, sets map[string]string, e
 	return c
 }
 
-func dmiTestSet(t testing.TB, spec string) *data.Set {
-	t.Helper()
-	set, err := data.Load(spec, 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
-}
-
 // dmiTestBuild builds a run of method on a small synthetic set and returns it with its training split.
 func dmiTestBuild(t testing.TB, method, encoder string, sets map[string]string) (*bench.Run, *bench.SplitTensors) {
 	t.Helper()
-	set := dmiTestSet(t, "synthetic:mix=0.5R+0.5S,train=96,val=32,test=32")
+	set := ogmTestSet(t, "synthetic:mix=0.5R+0.5S,train=96,val=32,test=32")
 	run, err := bench.Build(dmiTestCell(t, method, encoder, sets, 3, 0.05), set, gotch.CPU)
 	if err != nil {
 		t.Fatal(err)
@@ -461,7 +452,7 @@ func changedHas(m map[string]bool, name string) bool { _, ok := m[name]; return 
 // the readout: information estimates in [0, log₂ K] and mean gate weights summing to 1.
 func TestDMITrainStagesAndReadout(t *testing.T) {
 	dmiLockThread(t)
-	set := dmiTestSet(t, "synthetic:mix=0.5R+0.5S,train=128,val=64,test=64")
+	set := ogmTestSet(t, "synthetic:mix=0.5R+0.5S,train=128,val=64,test=64")
 	rec, err := bench.Train(context.Background(), dmiTestCell(t, "dmi", "dmi-test-bn",
 		map[string]string{"stage1_epochs": "1", "stage2_epochs": "1"}, 3, 0.05), set, gotch.CPU, nil)
 	if err != nil {
@@ -694,7 +685,7 @@ func TestDMILossPerStage(t *testing.T) {
 // selected model beats chance (1/4) clearly; the redundant half alone allows up to ≈ 5/8.
 func TestDMITrainsEndToEnd(t *testing.T) {
 	dmiLockThread(t)
-	set := dmiTestSet(t, "synthetic:mix=0.5R+0.5S,train=400,val=200,test=200")
+	set := ogmTestSet(t, "synthetic:mix=0.5R+0.5S,train=400,val=200,test=200")
 	rec, err := bench.Train(context.Background(), dmiTestCell(t, "dmi", "mlp",
 		map[string]string{"stage1_epochs": "4", "stage2_epochs": "2"}, 10, 0.05), set, gotch.CPU, nil)
 	if err != nil {

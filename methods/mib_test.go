@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
-	"github.com/mmfusion/bench/bench/data"
 	_ "github.com/mmfusion/bench/bench/encoders"
 	"github.com/mmfusion/bench/bench/layers"
 	"github.com/mmfusion/bench/bench/store"
@@ -33,20 +32,11 @@ func mibTestCell(t testing.TB, method, encoder string, sets, encSets map[string]
 	return c
 }
 
-func mibTestSet(t testing.TB, spec string) *data.Set {
-	t.Helper()
-	s, err := data.Load(spec, 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // mibTestBuild builds method on a small synthetic set and returns the run and the first n training
 // samples as a batch (tensors owned by s).
 func mibTestBuild(t testing.TB, s *torchrt.Scope, method string, sets map[string]string, n int) (*bench.Run, *bench.Batch) {
 	t.Helper()
-	set := mibTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16")
+	set := ogmTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16")
 	run, err := bench.Build(mibTestCell(t, method, "mlp", sets, nil, 3, 1), set, gotch.CPU)
 	if err != nil {
 		t.Fatal(err)
@@ -341,7 +331,7 @@ func TestMIBLossEqualsSumOfTerms(t *testing.T) {
 
 // End to end: every variant trains and beats chance (K = 4) by far on a redundant problem.
 func TestMIBTrains(t *testing.T) {
-	set := mibTestSet(t, "synthetic:mix=R,train=400,val=200,test=200")
+	set := ogmTestSet(t, "synthetic:mix=R,train=400,val=200,test=200")
 	for _, method := range []string{"mib", "mib-early", "mib-late"} {
 		c := mibTestCell(t, method, "mlp", map[string]string{"hidden": "64", "d": "16"}, nil, 1, 10)
 		c.Train.LR = 0.02 // L-MIB's unbottlenecked fusion diverges at 0.05 with momentum 0.9

@@ -152,7 +152,7 @@ func TestMMMLWeightsParam(t *testing.T) {
 
 // End to end: MMML trains and beats chance (K = 4) by far on a redundant problem.
 func TestMMMLTrains(t *testing.T) {
-	set := mibTestSet(t, "synthetic:mix=R,train=400,val=200,test=200")
+	set := ogmTestSet(t, "synthetic:mix=R,train=400,val=200,test=200")
 	rec, err := bench.Train(context.Background(), mibTestCell(t, "mmml", "mlp", nil, nil, 1, 10), set, gotch.CPU, nil)
 	if err != nil {
 		t.Fatal(err)

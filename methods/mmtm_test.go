@@ -128,7 +128,7 @@ func TestMMTMModuleOnMaps(t *testing.T) {
 
 func mmtmBuild(t *testing.T, s *torchrt.Scope, encoder string, sets map[string]string) (*MMTM, *bench.Batch) {
 	t.Helper()
-	set := mibTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16")
+	set := ogmTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16")
 	run, err := bench.Build(mibTestCell(t, "mmtm", encoder, sets, nil, 3, 1), set, gotch.CPU)
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +232,7 @@ func TestMMTMGatesCoupleStreams(t *testing.T) {
 
 // The trainer refuses mmtm on an encoder without stages, before training.
 func TestMMTMRefusesEncoderWithoutStages(t *testing.T) {
-	set := mibTestSet(t, "synthetic:mix=R,train=32,val=16,test=16")
+	set := ogmTestSet(t, "synthetic:mix=R,train=32,val=16,test=16")
 	_, err := bench.Build(mibTestCell(t, "mmtm", "mmtm-test-flat", nil, nil, 1, 1), set, gotch.CPU)
 	if err == nil || !strings.Contains(err.Error(), "stages") {
 		t.Fatalf("Build with a stage-less encoder: err = %v", err)
@@ -241,7 +241,7 @@ func TestMMTMRefusesEncoderWithoutStages(t *testing.T) {
 
 // End to end: MMTM trains and beats chance (K = 4) by far on a redundant problem.
 func TestMMTMTrains(t *testing.T) {
-	set := mibTestSet(t, "synthetic:mix=R,train=400,val=200,test=200")
+	set := ogmTestSet(t, "synthetic:mix=R,train=400,val=200,test=200")
 	rec, err := bench.Train(context.Background(), mibTestCell(t, "mmtm", "mlp", nil, nil, 1, 10), set, gotch.CPU, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 )
 
-// Test helpers shared by the ogm, agm, pmr and mlb tests (prefixed ogm because they live here).
+// Test helpers shared by the method tests (prefixed ogm because they live here).
 
 const ogmTestData = "synthetic:mix=0.5R+0.5S,train=240,val=100,test=100"
 

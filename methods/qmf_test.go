@@ -123,7 +123,7 @@ func TestQMFFusionAndDetach(t *testing.T) {
 func TestQMFHistoryByIndex(t *testing.T) {
 	s := torchrt.NewScope()
 	defer s.Drop()
-	set := mibTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16")
+	set := ogmTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16")
 	run, err := bench.Build(mibTestCell(t, "qmf", "mlp", nil, nil, 3, 1), set, gotch.CPU)
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +171,7 @@ func TestQMFFirstBatchGuardAndLoss(t *testing.T) {
 	defer s.Drop()
 	run, b := mibTestBuild(t, s, "qmf", map[string]string{"lambda": "0.7", "rank_margin": "conventional"}, 16)
 	q := run.Method.(*QMF)
-	set := mibTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16") // the set mibTestBuild uses
+	set := ogmTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16") // the set mibTestBuild uses
 	train := bench.SplitOnDevice(set.Train, set.Modalities, gotch.CPU)
 	defer train.Drop()
 	q.EpochStart(&bench.EpochContext{Epoch: 1, Train: train})
@@ -233,7 +233,7 @@ func TestQMFFirstBatchGuardAndLoss(t *testing.T) {
 
 // End to end: QMF trains and beats chance (K = 4) by far on a redundant problem.
 func TestQMFTrains(t *testing.T) {
-	set := mibTestSet(t, "synthetic:mix=R,train=400,val=200,test=200")
+	set := ogmTestSet(t, "synthetic:mix=R,train=400,val=200,test=200")
 	rec, err := bench.Train(context.Background(), mibTestCell(t, "qmf", "mlp", nil, nil, 1, 6), set, gotch.CPU, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -55,7 +55,7 @@ func TestUnimodalIgnoresOtherModality(t *testing.T) {
 // (K = 4), and each record reports only its own modality. The unused encoder gets no gradient; the
 // optimiser must cope with that.
 func TestUnimodalTrainsOnItsModality(t *testing.T) {
-	set := mibTestSet(t, "synthetic:mix=U1,train=400,val=200,test=200")
+	set := ogmTestSet(t, "synthetic:mix=U1,train=400,val=200,test=200")
 	for m, method := range []string{"uni-1", "uni-2"} {
 		rec, err := bench.Train(context.Background(), mibTestCell(t, method, "mlp", nil, nil, 1, 6), set, gotch.CPU, nil)
 		if err != nil {
