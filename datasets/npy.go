@@ -186,23 +186,32 @@ func decodeNpy(b []byte) (*npyArray, error) {
 	return &npyArray{Shape: h.Shape, Data: data}, nil
 }
 
+// openNpy opens a .npy file and reads its header; the caller closes the file and reads the data
+// from r. dataBytes is what follows the header on disk.
+func openNpy(path string) (f *os.File, r *bufio.Reader, h *npyHeader, dataBytes int64, err error) {
+	if f, err = os.Open(path); err != nil {
+		return nil, nil, nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		r = bufio.NewReaderSize(f, 1<<16)
+		h, err = readNpyHeader(r)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, nil, 0, err
+	}
+	return f, r, h, fi.Size() - h.DataOff, nil
+}
+
 // readNpyFile reads a .npy file; errors name the file.
 func readNpyFile(path string) (*npyArray, error) {
-	f, err := os.Open(path)
+	f, r, h, n, err := openNpy(path)
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", path, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("file %s: %w", path, err)
-	}
-	br := bufio.NewReaderSize(f, 1<<16)
-	h, err := readNpyHeader(br)
-	if err != nil {
-		return nil, fmt.Errorf("file %s: %w", path, err)
-	}
-	data, err := readNpyData(br, h, fi.Size()-h.DataOff)
+	data, err := readNpyData(r, h, n)
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", path, err)
 	}
@@ -211,21 +220,13 @@ func readNpyFile(path string) (*npyArray, error) {
 
 // readNpyFileHeader reads only the header of a .npy file and checks the file's size against it.
 func readNpyFileHeader(path string) (*npyHeader, error) {
-	f, err := os.Open(path)
+	f, _, h, n, err := openNpy(path)
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", path, err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("file %s: %w", path, err)
-	}
-	h, err := readNpyHeader(bufio.NewReader(f))
-	if err != nil {
-		return nil, fmt.Errorf("file %s: %w", path, err)
-	}
-	if got := fi.Size() - h.DataOff; got != h.DataBytes() {
-		return nil, fmt.Errorf("file %s: npy: %d data bytes after the header, but shape %v of %s needs %d", path, got, h.Shape, h.Descr, h.DataBytes())
+	f.Close()
+	if n != h.DataBytes() {
+		return nil, fmt.Errorf("file %s: npy: %d data bytes after the header, but shape %v of %s needs %d", path, n, h.Shape, h.Descr, h.DataBytes())
 	}
 	return h, nil
 }
