@@ -186,15 +186,16 @@ func decodeNpy(b []byte) (*npyArray, error) {
 	return &npyArray{Shape: h.Shape, Data: data}, nil
 }
 
-// openNpy opens a .npy file and reads its header; the caller closes the file and reads the data
-// from r. dataBytes is what follows the header on disk.
-func openNpy(path string) (f *os.File, r *bufio.Reader, h *npyHeader, dataBytes int64, err error) {
+// openNpy opens a .npy file and reads its header through a buffer of bufSize bytes (small when only
+// the header is wanted); the caller closes the file and reads the data from r. dataBytes is what
+// follows the header on disk.
+func openNpy(path string, bufSize int) (f *os.File, r *bufio.Reader, h *npyHeader, dataBytes int64, err error) {
 	if f, err = os.Open(path); err != nil {
 		return nil, nil, nil, 0, err
 	}
 	fi, err := f.Stat()
 	if err == nil {
-		r = bufio.NewReaderSize(f, 1<<16)
+		r = bufio.NewReaderSize(f, bufSize)
 		h, err = readNpyHeader(r)
 	}
 	if err != nil {
@@ -206,7 +207,7 @@ func openNpy(path string) (f *os.File, r *bufio.Reader, h *npyHeader, dataBytes 
 
 // readNpyFile reads a .npy file; errors name the file.
 func readNpyFile(path string) (*npyArray, error) {
-	f, r, h, n, err := openNpy(path)
+	f, r, h, n, err := openNpy(path, 1<<16)
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", path, err)
 	}
@@ -220,7 +221,7 @@ func readNpyFile(path string) (*npyArray, error) {
 
 // readNpyFileHeader reads only the header of a .npy file and checks the file's size against it.
 func readNpyFileHeader(path string) (*npyHeader, error) {
-	f, _, h, n, err := openNpy(path)
+	f, _, h, n, err := openNpy(path, 4096)
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", path, err)
 	}
