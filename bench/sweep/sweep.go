@@ -194,6 +194,19 @@ func ParseShard(s string) (int, int, error) {
 	return i, n, nil
 }
 
+// Records reads the stored record of every planned cell, in plan order.
+func Records(plan []*Planned, st *store.Store) ([]*store.Record, error) {
+	recs := make([]*store.Record, 0, len(plan))
+	for _, p := range plan {
+		r, err := st.Get(p.Key)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
 // Summary counts what a sweep did.
 type Summary struct {
 	Ran, Skipped, Diverged, Failed int

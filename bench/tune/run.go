@@ -104,13 +104,13 @@ func RunTrials(ctx context.Context, o Options, st *store.Store, log io.Writer) (
 	if _, err := sweep.Run(ctx, plan, o.sweepOptions(), st, log); err != nil {
 		return nil, err
 	}
+	recs, err := sweep.Records(plan, st)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string][]*store.Record{}
-	for _, p := range plan {
-		r, err := st.Get(p.Key)
-		if err != nil {
-			return nil, err
-		}
-		out[p.Cell.Method] = append(out[p.Cell.Method], r)
+	for _, r := range recs {
+		out[r.Method] = append(out[r.Method], r)
 	}
 	return out, nil
 }

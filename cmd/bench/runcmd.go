@@ -164,18 +164,11 @@ func cmdRun(args []string) error {
 	fmt.Fprintf(os.Stderr, "done: %d trained, %d skipped (already in %s), %d diverged, %d failed, in %s\n",
 		sum.Ran, sum.Skipped, *results, sum.Diverged, sum.Failed, sum.Wall.Round(1e8))
 	if runErr != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted: finished cells are kept in %s; rerun the same command to finish the rest", *results)
-		}
-		return runErr
+		return interrupted(ctx, runErr, *results)
 	}
-	var recs []*store.Record
-	for _, p := range plan {
-		r, err := st.Get(p.Key)
-		if err != nil {
-			return err
-		}
-		recs = append(recs, r)
+	recs, err := sweep.Records(plan, st)
+	if err != nil {
+		return err
 	}
 	return reports.Leaderboard(os.Stdout, recs)
 }

@@ -94,13 +94,9 @@ func cmdTune(args []string) error {
 	if err != nil {
 		return interrupted(ctx, err, *results)
 	}
-	var recs []*store.Record
-	for _, p := range plan {
-		r, err := st.Get(p.Key)
-		if err != nil {
-			return err
-		}
-		recs = append(recs, r)
+	recs, err := sweep.Records(plan, st)
+	if err != nil {
+		return err
 	}
 	tab, err := reports.Build(recs, reports.Options{})
 	if err != nil {
