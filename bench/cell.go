@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/mmfusion/bench/bench/data"
 	"github.com/mmfusion/bench/bench/store"
 )
 
@@ -53,6 +54,17 @@ func NewCell(method string, methodSets map[string]string, dataset, encoder strin
 		return nil, err
 	}
 	return &Cell{Method: method, MethodParams: mp, Dataset: dataset, Encoder: encoder, EncoderParams: ep, Seed: seed, Train: train}, nil
+}
+
+// NewRecord returns a record holding the cell's key fields (everything but key, status, metrics and
+// versions), for a finished, diverged or failed run alike.
+func (c *Cell) NewRecord(set *data.Set) *store.Record {
+	return &store.Record{
+		Method: c.Method, Label: c.Label(), MethodParams: c.MethodParams.Map(),
+		Dataset: c.Dataset, DatasetParams: set.Params, DatasetSHA256: set.SHA256, NumClasses: set.NumClasses,
+		Encoder: c.Encoder, EncoderParams: c.EncoderParams.Map(), Seed: c.Seed, Train: c.Train,
+		Selection: Selection, Trial: c.Trial, Tuning: c.Tuning,
+	}
 }
 
 // Label is the row label in tables: the method plus its non-default hyper-parameters.

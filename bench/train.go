@@ -373,13 +373,8 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 	if err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
-	rec = &store.Record{
-		Method: c.Method, Label: c.Label(), MethodParams: c.MethodParams.Map(),
-		Dataset: c.Dataset, DatasetParams: set.Params, DatasetSHA256: set.SHA256, NumClasses: set.NumClasses,
-		Encoder: c.Encoder, EncoderParams: c.EncoderParams.Map(), Seed: c.Seed, Train: c.Train,
-		Selection: Selection, Device: torchrt.DeviceName(dev), Status: store.StatusOK,
-		Trial: c.Trial, Tuning: c.Tuning,
-	}
+	rec = c.NewRecord(set)
+	rec.Status, rec.Device = store.StatusOK, torchrt.DeviceName(dev)
 	order := rand.New(rand.NewPCG(uint64(c.Seed), 0xda7a))
 	perm := make([]int64, train.n)
 	for i := range perm {

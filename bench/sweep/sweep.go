@@ -311,10 +311,7 @@ func statusWord(r *store.Record) string {
 }
 
 func failedRecord(c *bench.Cell, set *data.Set, err error) *store.Record {
-	return &store.Record{
-		Status: store.StatusFailed, Reason: err.Error(), Method: c.Method, Label: c.Label(), MethodParams: c.MethodParams.Map(),
-		Dataset: c.Dataset, DatasetParams: set.Params, DatasetSHA256: set.SHA256, NumClasses: set.NumClasses,
-		Encoder: c.Encoder, EncoderParams: c.EncoderParams.Map(), Seed: c.Seed, Train: c.Train, Selection: bench.Selection,
-		Trial: c.Trial, Tuning: c.Tuning,
-	}
+	r := c.NewRecord(set)
+	r.Status, r.Reason = store.StatusFailed, err.Error()
+	return r
 }
