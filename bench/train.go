@@ -356,6 +356,7 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 	if err != nil {
 		return nil, err
 	}
+	defer torchrt.ReleaseFreeMemory() // runs last, after every deferred free below
 	defer r.VS.Destroy()
 	if cl, ok := r.Method.(Closer); ok {
 		defer cl.Close()
@@ -373,6 +374,13 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 	if err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
+	// The C optimizer holds every parameter, its gradient and momentum: free it when the cell ends
+	// (the closure frees the last stage's optimizer).
+	defer func() {
+		if opt != nil {
+			opt.Drop()
+		}
+	}()
 	rec = c.NewRecord(set)
 	rec.Status, rec.Device = store.StatusOK, torchrt.DeviceName(dev)
 	order := rand.New(rand.NewPCG(uint64(c.Seed), 0xda7a))
@@ -399,6 +407,7 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 				if lr <= 0 {
 					lr = c.Train.LR
 				}
+				opt.Drop()
 				if opt, err = newOptimizer(lr); err != nil {
 					return nil, fmt.Errorf("optimizer for stage %d: %w", next, err)
 				}

@@ -25,10 +25,10 @@ func (s *Scope) T(t *ts.Tensor) *ts.Tensor {
 	return t
 }
 
-// Scalar returns a libtorch scalar that stays alive until Drop. gotch frees scalars only in a
-// garbage-collector finalizer; a temporary like x.MustMulScalar(ts.FloatScalar(2), false) is
-// unreachable once its C pointer has been read, so a collection during the C call could free it
-// while libtorch still reads it. Holding it in the scope prevents that.
+// Scalar returns a libtorch scalar that stays alive until Drop, which frees it. Without a scope a
+// scalar waits for a garbage-collector finalizer, and the collector rarely runs when the memory is
+// in C (scalars piled up over a long sweep); a temporary like x.MustMulScalar(ts.FloatScalar(2), false)
+// could also be finalized during the C call that reads it.
 func (s *Scope) Scalar(v float64) *ts.Scalar {
 	sc := ts.FloatScalar(v)
 	s.scalars = append(s.scalars, sc)
@@ -38,14 +38,17 @@ func (s *Scope) Scalar(v float64) *ts.Scalar {
 // Len is the number of tensors held.
 func (s *Scope) Len() int { return len(s.tensors) }
 
-// Drop frees every registered tensor. The scope can be reused afterwards.
+// Drop frees every registered tensor and scalar. The scope can be reused afterwards.
 func (s *Scope) Drop() {
 	for i, t := range s.tensors {
 		t.MustDrop()
 		s.tensors[i] = nil
 	}
 	s.tensors = s.tensors[:0]
-	clear(s.scalars) // now unreachable: their finalizers free them
+	for i, sc := range s.scalars {
+		sc.MustDrop()
+		s.scalars[i] = nil
+	}
 	s.scalars = s.scalars[:0]
 }
 
