@@ -56,6 +56,12 @@ type EncoderSpec struct {
 	Staged bool
 	Params []ParamSpec
 	New    func(p *nn.Path, mod data.Modality, params Params) (Encoder, error)
+	// Accepts, when set, says whether the encoder can take modality mod (its per-sample shape) with
+	// parameters params: nil, or every reason New would refuse them (shape, and constraints between
+	// parameters such as heads dividing dim), found without building anything, so a plan can refuse
+	// e.g. lenet on vector data before training. The error does not name the encoder (CheckModality
+	// and CheckCell add it). nil Accepts means "no check": New is the judge.
+	Accepts func(mod data.Modality, params Params) error
 }
 
 // Env is what a method receives when it is built: its parameter path, one encoder per modality, the
@@ -91,6 +97,12 @@ type MethodSpec struct {
 	Params []ParamSpec
 	Needs  Needs
 	New    func(env *Env) (Method, error)
+	// Validate, when set, checks constraints between the method's parameters, or between them and
+	// the run's epoch budget, that a single ParamSpec.Range cannot express (e.g. a modulation window
+	// with start ≤ end). params passed NewParams already; epochs is the run's --epochs (≤ 0: not
+	// known, budget checks are skipped). The error does not name the method (CheckParams and
+	// CheckCell add it). Call it through MethodSpec.CheckParams or CheckCell.
+	Validate func(params Params, epochs int) error
 }
 
 // Needs declares what a method requires beyond the plain loop; the trainer refuses a combination it

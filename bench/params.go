@@ -7,20 +7,265 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/mmfusion/bench/bench/data"
 )
 
 // ParamSpec declares one hyper-parameter of a method or encoder: its name, its default, the kind of
-// value it takes and a one-line help text. Values are validated when a run is set up, so a typo fails
-// before training starts.
+// value it takes, the values it may take and a one-line help text. Values are validated when a run is
+// set up, so a typo or an out-of-range value fails before training starts.
 type ParamSpec struct {
 	Name    string
 	Default string
 	Kind    string // "float", "int", "bool", "string", or "enum:a|b|c"
-	Help    string
+	// Range is the interval a numeric ("int" or "float") value must lie in, in interval notation:
+	// "[1,inf)", "(0,1]", "[0,1)", "(0,inf)", "[-1,inf)". An infinite end is written inf or -inf and
+	// is always open ("[-inf,inf]" is not a range); NaN and ±Inf are refused for every float. Enums
+	// list their values in Kind, and bools and strings take no Range. Every registered numeric
+	// parameter declares one (a test checks it); a numeric spec without Range is unbounded.
+	Range string
+	Help  string
 	// Search is the range `bench tune` samples this parameter from, or "" to keep it fixed:
 	// "log:LO:HI" (log-uniform), "lin:LO:HI" (uniform), "int:LO:HI" (uniform integer, inclusive),
-	// "choice:a|b|c".
+	// "choice:a|b|c". It must lie inside Range.
 	Search string
+}
+
+// Allowed describes the values a parameter may take, for listings: the Range of a number
+// ("int in [1,inf)"), the values of an enum ("one of linear|mlp"), "true|false", or the kind.
+func (s ParamSpec) Allowed() string {
+	switch {
+	case strings.HasPrefix(s.Kind, "enum:"):
+		return "one of " + strings.TrimPrefix(s.Kind, "enum:")
+	case s.Kind == "bool":
+		return "true|false"
+	case (s.Kind == "int" || s.Kind == "float") && s.Range != "":
+		return s.Kind + " in " + s.Range
+	}
+	return s.Kind
+}
+
+// interval is a parsed Range.
+type interval struct {
+	lo, hi         float64
+	loOpen, hiOpen bool
+}
+
+func (iv interval) contains(x float64) bool {
+	if x < iv.lo || x > iv.hi || (iv.loOpen && x == iv.lo) || (iv.hiOpen && x == iv.hi) {
+		return false
+	}
+	return !math.IsNaN(x)
+}
+
+// parseRange reads a Range in interval notation for a parameter of the given kind ("int" or
+// "float"). Integer parameters need integer (or infinite) ends.
+func parseRange(kind, r string) (interval, error) {
+	var iv interval
+	bad := func(why string) (interval, error) {
+		return iv, fmt.Errorf("range %q: %s (want interval notation such as [1,inf), (0,1] or [0,1))", r, why)
+	}
+	if len(r) < 5 {
+		return bad("too short")
+	}
+	switch r[0] {
+	case '[':
+	case '(':
+		iv.loOpen = true
+	default:
+		return bad("must start with [ or (")
+	}
+	switch r[len(r)-1] {
+	case ']':
+	case ')':
+		iv.hiOpen = true
+	default:
+		return bad("must end with ] or )")
+	}
+	loS, hiS, ok := strings.Cut(r[1:len(r)-1], ",")
+	if !ok || strings.Contains(hiS, ",") {
+		return bad("want two ends separated by one comma")
+	}
+	end := func(s string) (float64, bool) {
+		switch s = strings.TrimSpace(s); s {
+		case "inf", "+inf":
+			return math.Inf(1), true
+		case "-inf":
+			return math.Inf(-1), true
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, false
+		}
+		return f, true
+	}
+	var ok1, ok2 bool
+	iv.lo, ok1 = end(loS)
+	iv.hi, ok2 = end(hiS)
+	switch {
+	case !ok1 || !ok2:
+		return bad("each end must be a number, inf or -inf")
+	case (math.IsInf(iv.lo, 0) && !iv.loOpen) || (math.IsInf(iv.hi, 0) && !iv.hiOpen):
+		return bad("an infinite end must be open")
+	case math.IsInf(iv.lo, 1) || math.IsInf(iv.hi, -1) || iv.lo > iv.hi || (iv.lo == iv.hi && (iv.loOpen || iv.hiOpen)):
+		return bad("empty")
+	case kind == "int" && (!isWhole(iv.lo) || !isWhole(iv.hi)):
+		return bad("an integer parameter needs integer ends")
+	case kind != "int" && kind != "float":
+		return bad(fmt.Sprintf("only int and float parameters take a range, not %q", kind))
+	}
+	return iv, nil
+}
+
+func isWhole(f float64) bool { return math.IsInf(f, 0) || f == math.Trunc(f) }
+
+// checkRange reports whether v (already of the right kind) lies in s's Range.
+func checkRange(s ParamSpec, v string) (inRange bool, err error) {
+	if s.Range == "" {
+		return true, nil
+	}
+	iv, err := parseRange(s.Kind, s.Range)
+	if err != nil {
+		return false, err
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return false, err
+	}
+	return iv.contains(f), nil
+}
+
+// checkValue checks v against s's kind and range. The error names the owner, key, value and the
+// allowed values, e.g. `method dmi: stage1_epochs=-3 is out of range [1,inf)`.
+func checkValue(owner string, s ParamSpec, v string) error {
+	if err := checkKind(s, v); err != nil {
+		return fmt.Errorf("%s.%s=%q: %w", owner, s.Name, v, err)
+	}
+	ok, err := checkRange(s, v)
+	if err != nil {
+		return fmt.Errorf("%s: parameter %s is declared with a bad %w", owner, s.Name, err)
+	}
+	if !ok {
+		return fmt.Errorf("%s: %s=%s is out of range %s", owner, s.Name, v, s.Range)
+	}
+	return nil
+}
+
+// CheckSpecs checks a list of parameter declarations: names unique and non-empty, kinds known, a
+// valid Range on every numeric parameter (none on the others), the default valid and inside the
+// range, and the Search range of `bench tune` of the right kind and inside the range. The registries'
+// declarations are checked by a test; owner names them in the error.
+func CheckSpecs(owner string, specs []ParamSpec) error {
+	seen := map[string]bool{}
+	for _, s := range specs {
+		if s.Name == "" || seen[s.Name] {
+			return fmt.Errorf("%s: parameter name %q empty or declared twice", owner, s.Name)
+		}
+		seen[s.Name] = true
+		if err := checkSpec(owner, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkSpec(owner string, s ParamSpec) error {
+	numeric := s.Kind == "int" || s.Kind == "float"
+	switch {
+	case numeric && s.Range == "":
+		return fmt.Errorf("%s: %s (%s) declares no Range", owner, s.Name, s.Kind)
+	case numeric:
+		if _, err := parseRange(s.Kind, s.Range); err != nil {
+			return fmt.Errorf("%s: %s: %w", owner, s.Name, err)
+		}
+	case s.Kind == "bool" || s.Kind == "string" || (strings.HasPrefix(s.Kind, "enum:") && len(s.Kind) > len("enum:")):
+		if s.Range != "" {
+			return fmt.Errorf("%s: %s: a %s parameter takes no Range (got %q)", owner, s.Name, s.Kind, s.Range)
+		}
+	default:
+		return fmt.Errorf("%s: %s: unknown kind %q", owner, s.Name, s.Kind)
+	}
+	if err := checkValue(owner, s, s.Default); err != nil {
+		return fmt.Errorf("default: %w", err)
+	}
+	if s.Search == "" {
+		return nil
+	}
+	kind, rest, _ := strings.Cut(s.Search, ":")
+	var ends []string
+	switch {
+	case kind == "choice":
+		ends = strings.Split(rest, "|")
+	case (kind == "lin" || kind == "log") && s.Kind == "float", kind == "int" && s.Kind == "int":
+		lo, hi, ok := strings.Cut(rest, ":")
+		if !ok {
+			return fmt.Errorf("%s: %s: search range %q: want %s:LO:HI", owner, s.Name, s.Search, kind)
+		}
+		ends = []string{lo, hi}
+		if _, err := Sample(s.Search, rand.New(rand.NewPCG(1, 2))); err != nil {
+			return fmt.Errorf("%s: %s: %w", owner, s.Name, err)
+		}
+	default:
+		return fmt.Errorf("%s: %s: search range %q does not fit a %s parameter", owner, s.Name, s.Search, s.Kind)
+	}
+	for _, v := range ends {
+		if err := checkValue(owner, s, v); err != nil {
+			return fmt.Errorf("search range %s: %w", s.Search, err)
+		}
+	}
+	return nil
+}
+
+// CheckParams runs the method's Validate hook, if any, on params for a run of epochs epochs. The
+// error names the owner, e.g. `method ogm: modulation_start=9 > modulation_end=3: …`.
+func (s MethodSpec) CheckParams(params Params, epochs int) error {
+	if s.Validate == nil {
+		return nil
+	}
+	if err := s.Validate(params, epochs); err != nil {
+		return fmt.Errorf("%s: %w", params.owner, err)
+	}
+	return nil
+}
+
+// CheckModality runs the encoder's Accepts hook, if any, on one modality. The error names the
+// encoder and the modality, as Build does: `encoder lenet for modality m1: shape [48]: want …`.
+func (s EncoderSpec) CheckModality(mod data.Modality, params Params) error {
+	if s.Accepts == nil {
+		return nil
+	}
+	if err := s.Accepts(mod, params); err != nil {
+		return fmt.Errorf("%s for modality %s: %w", params.owner, mod.Name, err)
+	}
+	return nil
+}
+
+// CheckCell checks what can be known about a cell before building it, given its dataset's
+// modalities: the method's Needs.TwoModalities, its Validate hook with c.Train.Epochs, and the
+// encoder's Accepts hook on every modality. Build refuses the same cells later, so a planner that
+// calls CheckCell refuses them before anything trains. (Needs.EncoderStages needs no data: see
+// sweep.Incompatible.)
+func CheckCell(c *Cell, mods []data.Modality) error {
+	ms, err := Methods.Lookup(c.Method)
+	if err != nil {
+		return err
+	}
+	if ms.Value.Needs.TwoModalities && len(mods) != 2 {
+		return fmt.Errorf("method %s is defined for two modalities; dataset %s has %d", c.Method, c.Dataset, len(mods))
+	}
+	if err := ms.Value.CheckParams(c.MethodParams, c.Train.Epochs); err != nil {
+		return err
+	}
+	es, err := Encoders.Lookup(c.Encoder)
+	if err != nil {
+		return err
+	}
+	for _, mod := range mods {
+		if err := es.Value.CheckModality(mod, c.EncoderParams); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Sample draws a value from a Search range with r.
@@ -61,24 +306,50 @@ type Params struct {
 	values map[string]string
 }
 
-// NewParams applies overrides to the defaults of specs. An unknown key or a value of the wrong kind
-// is an error naming the owner, the key and the value.
+// NewParams applies overrides to the defaults of specs. An unknown key, a value of the wrong kind or
+// a value outside the parameter's Range is an error naming the owner, the key, the value and what is
+// allowed, e.g. `method dmi: stage1_epochs=-3 is out of range [1,inf)`. Overrides are checked in
+// key order, so the error is the same on every run. Constraints between parameters, or against the
+// run's epochs or data, are not checked here: see MethodSpec.Validate, EncoderSpec.Accepts and
+// CheckCell.
 func NewParams(owner string, specs []ParamSpec, overrides map[string]string) (Params, error) {
 	p := Params{owner: owner, specs: specs, values: map[string]string{}}
 	for _, s := range specs {
 		p.values[s.Name] = s.Default
 	}
-	for k, v := range overrides {
+	keys := make([]string, 0, len(overrides))
+	for k := range overrides {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := overrides[k]
 		spec, ok := p.spec(k)
 		if !ok {
 			return p, fmt.Errorf("%s has no parameter %q (known: %s)", owner, k, strings.Join(p.names(), ", "))
 		}
-		if err := checkKind(spec, v); err != nil {
-			return p, fmt.Errorf("%s.%s=%q: %w", owner, k, v, err)
+		if err := checkValue(owner, spec, v); err != nil {
+			return p, err
 		}
 		p.values[k] = v
 	}
+	for _, s := range specs { // a default outside its own range is a declaration bug; say so early
+		if _, over := overrides[s.Name]; !over {
+			if err := checkValue(owner, s, s.Default); err != nil {
+				return p, fmt.Errorf("default: %w", err)
+			}
+		}
+	}
 	return p, nil
+}
+
+// Owner is the owner named in errors, e.g. "method dmi" or "encoder mlp".
+func (p Params) Owner() string { return p.owner }
+
+// Changed reports whether a parameter's value differs from its default (as NonDefault does).
+func (p Params) Changed(name string) bool {
+	s, ok := p.spec(name)
+	return ok && p.get(name) != s.Default
 }
 
 func checkKind(s ParamSpec, v string) error {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -66,4 +67,140 @@ func FuzzParseSets(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseRange(t *testing.T) {
+	for _, c := range []struct {
+		kind, r string
+		in, out []float64
+	}{
+		{"int", "[1,inf)", []float64{1, 2, 1e9}, []float64{0, -3, math.Inf(1)}},
+		{"float", "(0,1]", []float64{1e-9, 0.5, 1}, []float64{0, -0.1, 1.0000001, math.NaN()}},
+		{"float", "[0,1)", []float64{0, 0.999}, []float64{1, -1e-12}},
+		{"float", "(0,inf)", []float64{1e-300, 1e300}, []float64{0, -1, math.Inf(1)}},
+		{"int", "[-1,inf)", []float64{-1, 0, 7}, []float64{-2}},
+		{"float", "(-inf,inf)", []float64{-1e300, 0, 1e300}, []float64{math.Inf(-1), math.Inf(1), math.NaN()}},
+		{"float", "[0.5,0.5]", []float64{0.5}, []float64{0.4999}},
+		{"float", "[ -2 , +inf )", []float64{-2}, []float64{-2.1}},
+	} {
+		iv, err := parseRange(c.kind, c.r)
+		if err != nil {
+			t.Errorf("%s %q: %v", c.kind, c.r, err)
+			continue
+		}
+		for _, x := range c.in {
+			if !iv.contains(x) {
+				t.Errorf("%q does not contain %v", c.r, x)
+			}
+		}
+		for _, x := range c.out {
+			if iv.contains(x) {
+				t.Errorf("%q contains %v", c.r, x)
+			}
+		}
+	}
+	for _, c := range []struct{ kind, r string }{
+		{"float", "[-inf,inf]"}, {"float", "[0,inf]"}, {"float", "[-inf,0)"}, {"float", "0,1"}, {"float", "[0;1]"},
+		{"float", "[1,0]"}, {"float", "(1,1]"}, {"float", "[a,1]"}, {"float", "[0,1,2]"}, {"float", "[NaN,1]"},
+		{"float", "(inf,inf)"}, {"int", "[0.5,inf)"}, {"bool", "[0,1]"}, {"float", ""}, {"float", "[1e999,2]"},
+	} {
+		if _, err := parseRange(c.kind, c.r); err == nil {
+			t.Errorf("%s range %q accepted", c.kind, c.r)
+		}
+	}
+}
+
+var rangedSpecs = []ParamSpec{
+	{Name: "stage1_epochs", Default: "10", Kind: "int", Range: "[1,inf)", Search: "int:1:12"},
+	{Name: "dropout", Default: "0.3", Kind: "float", Range: "[0,1)"},
+	{Name: "momentum", Default: "0.2", Kind: "float", Range: "[0,1]", Search: "lin:0:1"},
+	{Name: "beta", Default: "1e-3", Kind: "float", Range: "(0,inf)", Search: "log:1e-5:1e-1"},
+	{Name: "fusion", Default: "linear", Kind: "enum:linear|mlp", Search: "choice:linear|mlp"},
+	{Name: "ge", Default: "true", Kind: "bool"},
+	{Name: "w", Default: "1", Kind: "string"},
+	{Name: "free", Default: "-5", Kind: "int"}, // no Range: unbounded (not allowed in the registries)
+}
+
+func TestNewParamsRefusesOutOfRange(t *testing.T) {
+	p, err := NewParams("method dmi", rangedSpecs, map[string]string{"stage1_epochs": "1", "dropout": "0", "momentum": "1", "beta": "5e-324", "free": "-99"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Int("stage1_epochs") != 1 || p.Float("momentum") != 1 || p.Int("free") != -99 {
+		t.Fatalf("values %v", p.Map())
+	}
+	for _, c := range []struct{ key, v, want string }{
+		{"stage1_epochs", "-3", "method dmi: stage1_epochs=-3 is out of range [1,inf)"},
+		{"stage1_epochs", "0", "method dmi: stage1_epochs=0 is out of range [1,inf)"},
+		{"dropout", "1", "method dmi: dropout=1 is out of range [0,1)"},
+		{"dropout", "1.5", "method dmi: dropout=1.5 is out of range [0,1)"},
+		{"dropout", "-0.01", "method dmi: dropout=-0.01 is out of range [0,1)"},
+		{"momentum", "5", "method dmi: momentum=5 is out of range [0,1]"},
+		{"beta", "0", "method dmi: beta=0 is out of range (0,inf)"},
+		{"beta", "-0", "method dmi: beta=-0 is out of range (0,inf)"},
+		{"beta", "Inf", `method dmi.beta="Inf": want a finite number`},
+		{"beta", "NaN", `method dmi.beta="NaN": want a finite number`},
+		{"stage1_epochs", "2.0", `method dmi.stage1_epochs="2.0": want an integer`},
+	} {
+		_, err := NewParams("method dmi", rangedSpecs, map[string]string{c.key: c.v})
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s=%s: error %v, want %q", c.key, c.v, err, c.want)
+		}
+	}
+	// Several bad keys: the first in key order is reported, every time.
+	for i := 0; i < 20; i++ {
+		_, err := NewParams("method dmi", rangedSpecs, map[string]string{"stage1_epochs": "0", "dropout": "2", "momentum": "9"})
+		if want := "method dmi: dropout=2 is out of range [0,1)"; err == nil || err.Error() != want {
+			t.Fatalf("error %v, want %q", err, want)
+		}
+	}
+	// A default outside its own range is a declaration bug, reported even without overrides.
+	bad := []ParamSpec{{Name: "d", Default: "0", Kind: "int", Range: "[1,inf)"}}
+	if _, err := NewParams("method x", bad, nil); err == nil || !strings.Contains(err.Error(), "d=0 is out of range [1,inf)") {
+		t.Errorf("default out of range: %v", err)
+	}
+	bad = []ParamSpec{{Name: "d", Default: "1", Kind: "int", Range: "[1,inf]"}}
+	if _, err := NewParams("method x", bad, nil); err == nil || !strings.Contains(err.Error(), "bad range") {
+		t.Errorf("malformed range: %v", err)
+	}
+}
+
+func TestCheckSpecsRanges(t *testing.T) {
+	if err := CheckSpecs("test", rangedSpecs[:7]); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]ParamSpec{
+		"no range":             {Name: "a", Default: "1", Kind: "int"},
+		"bad range":            {Name: "a", Default: "1", Kind: "int", Range: "[1,inf]"},
+		"range on bool":        {Name: "a", Default: "true", Kind: "bool", Range: "[0,1]"},
+		"range on enum":        {Name: "a", Default: "x", Kind: "enum:x|y", Range: "[0,1]"},
+		"unknown kind":         {Name: "a", Default: "1", Kind: "number", Range: "[0,1]"},
+		"empty enum":           {Name: "a", Default: "", Kind: "enum:"},
+		"default out":          {Name: "a", Default: "0", Kind: "int", Range: "[1,inf)"},
+		"default wrong kind":   {Name: "a", Default: "0.5", Kind: "int", Range: "[0,inf)"},
+		"search out":           {Name: "a", Default: "0.5", Kind: "float", Range: "[0,1)", Search: "lin:0:1"},
+		"search below":         {Name: "a", Default: "2", Kind: "int", Range: "[1,inf)", Search: "int:0:8"},
+		"search wrong kind":    {Name: "a", Default: "2", Kind: "int", Range: "[1,inf)", Search: "lin:1:8"},
+		"search reversed":      {Name: "a", Default: "2", Kind: "float", Range: "[1,inf)", Search: "lin:8:1"},
+		"log search at zero":   {Name: "a", Default: "0", Kind: "float", Range: "[0,inf)", Search: "log:0:1"},
+		"choice out":           {Name: "a", Default: "0.5", Kind: "float", Range: "[0,1]", Search: "choice:0.5|2"},
+		"choice not in enum":   {Name: "a", Default: "x", Kind: "enum:x|y", Search: "choice:x|z"},
+		"search on bool range": {Name: "a", Default: "true", Kind: "bool", Search: "lin:0:1"},
+	} {
+		if err := CheckSpecs("test", []ParamSpec{s}); err == nil {
+			t.Errorf("%s: %+v accepted", name, s)
+		}
+	}
+	if err := CheckSpecs("test", []ParamSpec{rangedSpecs[0], rangedSpecs[0]}); err == nil {
+		t.Error("a name declared twice accepted")
+	}
+}
+
+func TestAllowed(t *testing.T) {
+	want := []string{"int in [1,inf)", "float in [0,1)", "float in [0,1]", "float in (0,inf)", "one of linear|mlp", "true|false", "string", "int"}
+	for i, s := range rangedSpecs {
+		if got := s.Allowed(); got != want[i] {
+			t.Errorf("%s: Allowed() = %q, want %q", s.Name, got, want[i])
+		}
+	}
 }

@@ -14,16 +14,17 @@ import (
 func init() {
 	bench.Methods.Register("agm", "AGM (Li et al., ICCV 2023): Shapley mono-modal outputs from zero-input passes, gradient scaled by κ_m = exp(α·min(r̄_m − r_m, 10)), conditional clipping (methods.md §5.1)", bench.MethodSpec{
 		Params: []bench.ParamSpec{
-			{Name: "alpha", Default: "1.5", Kind: "float", Search: "lin:0.1:3",
+			{Name: "alpha", Default: "1.5", Kind: "float", Range: "[0,inf)", Search: "lin:0.1:3",
 				Help: "α of κ = exp(α·min(r̄ − r, 10)); argparse default 1.0, author's CREMA-D value (issue #3) and Kontras 1.5"},
-			{Name: "modulation_start", Default: "1", Kind: "int", Help: "first modulated epoch (1-based, inclusive, as the reference)"},
-			{Name: "modulation_end", Default: "1500", Kind: "int",
+			{Name: "modulation_start", Default: "1", Kind: "int", Range: "[1,inf)", Help: "first modulated epoch (1-based, inclusive, as the reference)"},
+			{Name: "modulation_end", Default: "1500", Kind: "int", Range: "[1,inf)",
 				Help: "last modulated epoch (1-based, inclusive); the author recommends modulating the whole training (end 1500)"},
-			{Name: "clip_norm", Default: "1.0", Kind: "float",
+			{Name: "clip_norm", Default: "1.0", Kind: "float", Range: "(0,inf)",
 				Help: "global gradient-norm bound applied when any fusion-head weight gradient lies outside [−1, 1] (reference 1.0)"},
 		},
-		Needs: bench.Needs{TwoModalities: true},
-		New:   newAGM,
+		Needs:    bench.Needs{TwoModalities: true},
+		Validate: validateWindow,
+		New:      newAGM,
 	})
 }
 

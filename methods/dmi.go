@@ -98,17 +98,17 @@ func init() {
 	for _, o := range dmiVariantList {
 		o := o
 		params := []bench.ParamSpec{
-			{Name: "embed_size", Default: "32", Kind: "int", Help: "latent size d of every embedding and bottleneck (reference: 32 on CREMA-D)"},
+			{Name: "embed_size", Default: "32", Kind: "int", Range: "[2,inf)", Help: "latent size d of every embedding and bottleneck (reference: 32 on CREMA-D; ≥ 2, the recon MLPs have d/2 hidden units)"},
 		}
 		if o.staged() {
 			params = append(params,
-				bench.ParamSpec{Name: "stage1_epochs", Default: "10", Kind: "int", Search: "int:1:12",
-					Help: "epochs of stage 1 (intra-modality decomposition, the ensemble warm-up); reference 10"},
-				bench.ParamSpec{Name: "stage2_epochs", Default: "5", Kind: "int", Search: "int:0:8",
+				bench.ParamSpec{Name: "stage1_epochs", Default: "10", Kind: "int", Range: "[0,inf)", Search: "int:1:12",
+					Help: "epochs of stage 1 (intra-modality decomposition, the ensemble warm-up); reference 10; 0 = start in stage 2 on the untrained first level"},
+				bench.ParamSpec{Name: "stage2_epochs", Default: "5", Kind: "int", Range: "[0,inf)", Search: "int:0:8",
 					Help: "epochs of stage 2 (encoders and first level frozen); reference 5; 0 = stay in stage 1 for every epoch (the reference then stops after stage 1)"},
-				bench.ParamSpec{Name: "lr1", Default: "0", Kind: "float", Search: "log:1e-3:1e-1", Help: "stage-1 learning rate; 0 = the run's --lr (reference 4e-3)"},
-				bench.ParamSpec{Name: "lr2", Default: "0", Kind: "float", Search: "log:1e-4:1e-1", Help: "stage-2 learning rate; 0 = the run's --lr (reference 1e-3)"},
-				bench.ParamSpec{Name: "lr3", Default: "0", Kind: "float", Search: "log:1e-5:1e-1", Help: "stage-3 learning rate; 0 = the run's --lr (reference 1e-5)"},
+				bench.ParamSpec{Name: "lr1", Default: "0", Kind: "float", Range: "[0,inf)", Search: "log:1e-3:1e-1", Help: "stage-1 learning rate; 0 = the run's --lr (reference 4e-3)"},
+				bench.ParamSpec{Name: "lr2", Default: "0", Kind: "float", Range: "[0,inf)", Search: "log:1e-4:1e-1", Help: "stage-2 learning rate; 0 = the run's --lr (reference 1e-3)"},
+				bench.ParamSpec{Name: "lr3", Default: "0", Kind: "float", Range: "[0,inf)", Search: "log:1e-5:1e-1", Help: "stage-3 learning rate; 0 = the run's --lr (reference 1e-5)"},
 			)
 		}
 		bench.Methods.Register(o.name, o.desc, bench.MethodSpec{

@@ -3,6 +3,8 @@
 package methods
 
 import (
+	"fmt"
+
 	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/layers"
 	"github.com/mmfusion/bench/bench/torchrt"
@@ -14,10 +16,21 @@ func init() {
 		Params: []bench.ParamSpec{
 			{Name: "fusion", Default: "linear", Kind: "enum:linear|mlp",
 				Help: "fusion head: linear (reference default; additive in the logits, cannot represent synergy) or mlp (one hidden layer)"},
-			{Name: "fusion_hidden", Default: "128", Kind: "int", Help: "hidden width of the mlp fusion head"},
+			{Name: "fusion_hidden", Default: "128", Kind: "int", Range: "[1,inf)", Help: "hidden width of the mlp fusion head (fusion=mlp only)"},
 		},
-		New: newJoint,
+		Validate: validateJoint,
+		New:      newJoint,
 	})
+}
+
+// validateJoint refuses a fusion_hidden set away from its default with the linear head, which has
+// no hidden layer: the value would change the cell's key and label but not the model.
+func validateJoint(p bench.Params, _ int) error {
+	if p.String("fusion") != "mlp" && p.Changed("fusion_hidden") {
+		return fmt.Errorf("fusion_hidden=%s has no effect with fusion=%s (only the mlp head has a hidden layer); set fusion=mlp or drop fusion_hidden",
+			p.String("fusion_hidden"), p.String("fusion"))
+	}
+	return nil
 }
 
 // Joint is ℓ = head([z¹; z²]), L = CE(ℓ, y). With the linear head the unimodal logits of §0.4 are

@@ -39,11 +39,11 @@ import (
 //     optimiser (one backward, one step).
 func init() {
 	params := []bench.ParamSpec{
-		{Name: "beta", Default: "1e-3", Kind: "float", Search: "log:1e-5:1e-1", Help: "weight β of every KL term (reference module constant 1e-3)"},
-		{Name: "d", Default: "64", Kind: "int", Help: "latent size d of every VIB and of the fusion (reference 50; methods.md §7.4 allows 50 or 64)"},
-		{Name: "hidden", Default: "1024", Kind: "int", Help: "hidden width of every VIB's ReLU(Linear) layer (reference 1024)"},
-		{Name: "fused_task_weight", Default: "2", Kind: "float",
-			Help: "weight of the fused task loss CE(ŷ): 2 reproduces the reference code (it adds the term twice), 1 is the paper's loss"},
+		{Name: "beta", Default: "1e-3", Kind: "float", Range: "[0,inf)", Search: "log:1e-5:1e-1", Help: "weight β of every KL term (reference module constant 1e-3)"},
+		{Name: "d", Default: "64", Kind: "int", Range: "[1,inf)", Help: "latent size d of every VIB and of the fusion (reference 50; methods.md §7.4 allows 50 or 64)"},
+		{Name: "hidden", Default: "1024", Kind: "int", Range: "[1,inf)", Help: "hidden width of every VIB's ReLU(Linear) layer (reference 1024)"},
+		{Name: "fused_task_weight", Default: "2", Kind: "float", Range: "(0,inf)",
+			Help: "weight of the fused task loss CE(ŷ): 2 reproduces the reference code (it adds the term twice), 1 is the paper's loss; > 0, as only this term trains the fused decoder that predicts"},
 	}
 	variants := []struct{ name, variant, desc string }{
 		{"mib", mibComplete, "C-MIB: VIB + decoder per modality and on the fusion, CE + β·KL per VIB (methods.md §7)"},

@@ -14,11 +14,12 @@ import (
 func init() {
 	bench.Methods.Register("mlb", "MLB (Kontras et al., BMVC 2024): concat head + unimodal heads, multi-loss, encoder/head-block gradients scaled by 1 + tanh(α(ρ−1)) (methods.md §5.2)", bench.MethodSpec{
 		Params: []bench.ParamSpec{
-			{Name: "alpha", Default: "0.8", Kind: "float", Search: "lin:0.1:2", Help: "α of k = 1 + tanh(α(ρ − 1)) (Kontras configs: 0.8 CREMA-D and AVE, 1.0 UCF101)"},
-			{Name: "modulation_start", Default: "1", Kind: "int", Help: "first modulated epoch (1-based, inclusive; reference 0-based 0)"},
-			{Name: "modulation_end", Default: "1501", Kind: "int", Help: "last modulated epoch (1-based, inclusive; reference 0-based 1500, i.e. always)"},
+			{Name: "alpha", Default: "0.8", Kind: "float", Range: "[0,inf)", Search: "lin:0.1:2", Help: "α of k = 1 + tanh(α(ρ − 1)) (Kontras configs: 0.8 CREMA-D and AVE, 1.0 UCF101)"},
+			{Name: "modulation_start", Default: "1", Kind: "int", Range: "[1,inf)", Help: "first modulated epoch (1-based, inclusive; reference 0-based 0)"},
+			{Name: "modulation_end", Default: "1501", Kind: "int", Range: "[1,inf)", Help: "last modulated epoch (1-based, inclusive; reference 0-based 1500, i.e. always)"},
 		},
-		New: newMLB,
+		Validate: validateWindow,
+		New:      newMLB,
 	})
 }
 

@@ -15,14 +15,15 @@ import (
 func init() {
 	bench.Methods.Register("mmml", "multi-loss fusion, cc variant: fused MLP on concatenated features + unimodal heads, weighted CE sum (MMML, methods.md §9)", bench.MethodSpec{
 		Params: []bench.ParamSpec{
-			{Name: "dropout", Default: "0.3", Kind: "float", Help: "dropout before every head and before the fused MLP (reference config.dropout 0.3)"},
+			{Name: "dropout", Default: "0.3", Kind: "float", Range: "[0,1)", Help: "dropout before every head and before the fused MLP (reference config.dropout 0.3)"},
 			{Name: "widths", Default: "relative", Kind: "enum:relative|reference",
 				Help: "fused MLP widths: relative = ½·F, ½·F, ⅓·F for concatenated size F (the reference's 768/768/512 for F = 1536); reference = 768, 768, 512"},
-			{Name: "w_fused", Default: "1", Kind: "float", Help: "weight w_M of the fused CE"},
+			{Name: "w_fused", Default: "1", Kind: "float", Range: "(0,inf)", Help: "weight w_M of the fused CE; > 0, as only this term trains the fused MLP that predicts"},
 			{Name: "w_uni", Default: "1", Kind: "string",
-				Help: "weights of the unimodal CEs (w_T, w_A in the reference): one value for every modality, or one per modality separated by ':' (e.g. 1:0.5)"},
+				Help: "weights of the unimodal CEs (w_T, w_A in the reference), each ≥ 0: one value for every modality, or one per modality separated by ':' (e.g. 1:0.5)"},
 		},
-		New: newMMML,
+		Validate: validateMMML,
+		New:      newMMML,
 	})
 }
 
@@ -70,6 +71,19 @@ func newMMML(env *bench.Env) (bench.Method, error) {
 	}
 	m.fused = layers.NewMLP(env.Path.Sub("fused"), total, w[0], w[1], w[2], env.NumClasses)
 	return m, nil
+}
+
+// validateMMML checks that every w_uni weight is a finite number ≥ 0 (a string parameter has no
+// Range); their count against the modalities is checked when the method is built.
+func validateMMML(p bench.Params, _ int) error {
+	spec := p.String("w_uni")
+	for _, part := range strings.Split(spec, ":") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return fmt.Errorf("w_uni=%s: %q is not a finite weight ≥ 0", spec, part)
+		}
+	}
+	return nil
 }
 
 // mmmlWeights parses "a" or "a:b:…" into one weight per modality.

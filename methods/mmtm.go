@@ -13,11 +13,11 @@ import (
 func init() {
 	bench.Methods.Register("mmtm", "multimodal transfer modules (squeeze-excitation across streams) between encoder stages, averaged logits (MMTM, methods.md §6)", bench.MethodSpec{
 		Params: []bench.ParamSpec{
-			{Name: "ratio", Default: "4", Kind: "int", Help: "reduction ratio: C_Z = ⌊2(C_A+C_B)/ratio⌋ (reference 4)"},
+			{Name: "ratio", Default: "4", Kind: "int", Range: "[1,inf)", Help: "reduction ratio: C_Z = ⌊2(C_A+C_B)/ratio⌋ (reference 4)"},
 			{Name: "gate_scale", Default: "1", Kind: "enum:1|2", Help: "gate = scale·σ(E): 1 as in all public code (default), 2 as in the paper"},
 			{Name: "uni_losses", Default: "false", Kind: "bool", Help: "add CE(ℓ^a) + CE(ℓ^v) to CE(fused) (QMF's RGBD training); default CE(fused) only"},
-			{Name: "first_stage", Default: "-1", Kind: "int",
-				Help: "fuse after every stage ≥ this one (0-based); -1: after every stage but the first when the encoder has ≥ 3 stages, after every stage otherwise"},
+			{Name: "first_stage", Default: "-1", Kind: "int", Range: "[-1,inf)",
+				Help: "fuse after every stage ≥ this one (0-based, below the encoder's stage count, checked when built); -1: after every stage but the first when the encoder has ≥ 3 stages, after every stage otherwise"},
 		},
 		Needs: bench.Needs{EncoderStages: true, TwoModalities: true},
 		New:   newMMTM,

@@ -15,16 +15,17 @@ import (
 func init() {
 	bench.Methods.Register("ogm", "OGM-GE: joint concat model, encoder weight gradients scaled by 1−tanh(α·ρ) for the dominant modality plus Gaussian noise (methods.md §3)", bench.MethodSpec{
 		Params: []bench.ParamSpec{
-			{Name: "alpha", Default: "0.8", Kind: "float", Search: "lin:0.1:2",
+			{Name: "alpha", Default: "0.8", Kind: "float", Range: "[0,inf)", Search: "lin:0.1:2",
 				Help: "α of k = 1 − tanh(α·ρ); README value for CREMA-D (and the Kontras re-runs) is 0.8, the argparse/VGGSound value 0.1"},
-			{Name: "modulation_start", Default: "1", Kind: "int",
+			{Name: "modulation_start", Default: "1", Kind: "int", Range: "[1,inf)",
 				Help: "first modulated epoch (1-based, inclusive); reference: 0-based epoch 0"},
-			{Name: "modulation_end", Default: "51", Kind: "int",
+			{Name: "modulation_end", Default: "51", Kind: "int", Range: "[1,inf)",
 				Help: "last modulated epoch (1-based, inclusive); reference: 0-based epoch 50"},
 			{Name: "ge", Default: "true", Kind: "bool",
 				Help: "true: OGM-GE (add N(0, std(g)²) noise to the modulated gradients); false: plain OGM (scaling only)"},
 		},
-		New: newOGM,
+		Validate: validateWindow,
+		New:      newOGM,
 	})
 }
 

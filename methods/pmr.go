@@ -13,30 +13,32 @@ import (
 
 func pmrParams() []bench.ParamSpec {
 	return []bench.ParamSpec{
-		{Name: "alpha", Default: "1.0", Kind: "float", Search: "lin:0.1:3",
+		{Name: "alpha", Default: "1.0", Kind: "float", Range: "[0,inf)", Search: "lin:0.1:3",
 			Help: "weight α of the prototypical cross-entropy of the weaker modality (argparse default 1.0; Kontras 1.75 CREMA-D)"},
-		{Name: "momentum", Default: "0.2", Kind: "float",
-			Help: "μ_p of the prototype update c ← (1−μ_p)·c_new + μ_p·c_old at each epoch boundary (code default 0.2)"},
-		{Name: "modulation_start", Default: "1", Kind: "int", Help: "first epoch with the PCE term (1-based, inclusive; reference 0-based 0)"},
-		{Name: "modulation_end", Default: "101", Kind: "int", Help: "last epoch with the PCE term (1-based, inclusive; reference 0-based 100)"},
+		{Name: "momentum", Default: "0.2", Kind: "float", Range: "[0,1]",
+			Help: "μ_p of the prototype update c ← (1−μ_p)·c_new + μ_p·c_old at each epoch boundary (code default 0.2; 1 keeps the first prototypes)"},
+		{Name: "modulation_start", Default: "1", Kind: "int", Range: "[1,inf)", Help: "first epoch with the PCE term (1-based, inclusive; reference 0-based 0)"},
+		{Name: "modulation_end", Default: "101", Kind: "int", Range: "[1,inf)", Help: "last epoch with the PCE term (1-based, inclusive; reference 0-based 100)"},
 	}
 }
 
 func init() {
 	bench.Methods.Register("pmr", "PMR (Fan et al., CVPR 2023), code behaviour: joint concat model + prototypical CE on the weaker modality, class-mean prototypes with momentum (methods.md §4.1–4.2)", bench.MethodSpec{
-		Params: pmrParams(),
-		Needs:  bench.Needs{TwoModalities: true},
-		New:    func(env *bench.Env) (bench.Method, error) { return newPMR(env, false) },
+		Params:   pmrParams(),
+		Needs:    bench.Needs{TwoModalities: true},
+		Validate: validateWindow,
+		New:      func(env *bench.Env) (bench.Method, error) { return newPMR(env, false) },
 	})
 	bench.Methods.Register("pmr-per", "PMR+PER: PMR plus the paper's prototypical entropy regularisation −μ·H on the dominant modality in early epochs (methods.md §4.3, not in the released code)", bench.MethodSpec{
 		Params: append(pmrParams(),
-			bench.ParamSpec{Name: "mu", Default: "0.1", Kind: "float",
+			bench.ParamSpec{Name: "mu", Default: "0.1", Kind: "float", Range: "[0,inf)",
 				Help: "weight μ of −μ·H^dom (paper value not retrievable; our choice)"},
-			bench.ParamSpec{Name: "early_epochs", Default: "5", Kind: "int",
-				Help: "PER is applied in epochs 1..early_epochs (1-based; the paper's 0-based epoch < E_early; our default)"},
+			bench.ParamSpec{Name: "early_epochs", Default: "5", Kind: "int", Range: "[0,inf)",
+				Help: "PER is applied in epochs 1..early_epochs (1-based; the paper's 0-based epoch < E_early; our default; 0 = never)"},
 		),
-		Needs: bench.Needs{TwoModalities: true},
-		New:   func(env *bench.Env) (bench.Method, error) { return newPMR(env, true) },
+		Needs:    bench.Needs{TwoModalities: true},
+		Validate: validateWindow,
+		New:      func(env *bench.Env) (bench.Method, error) { return newPMR(env, true) },
 	})
 }
 

@@ -14,7 +14,7 @@ import (
 func init() {
 	bench.Methods.Register("qmf", "quality-aware fusion: energy-confidence weighted logits + history ranking loss (QMF, methods.md §8)", bench.MethodSpec{
 		Params: []bench.ParamSpec{
-			{Name: "lambda", Default: "0.1", Kind: "float", Search: "log:0.01:1", Help: "weight λ of the ranking regulariser Σ_m L_rank^m (RGBD code 0.1; text-image code 1)"},
+			{Name: "lambda", Default: "0.1", Kind: "float", Range: "[0,inf)", Search: "log:0.01:1", Help: "weight λ of the ranking regulariser Σ_m L_rank^m (RGBD code 0.1; text-image code 1)"},
 			{Name: "detach", Default: "true", Kind: "bool",
 				Help: "detach the confidences in the fused logits (text-image code, harness default); false: the fused CE also trains them (RGBD code)"},
 			{Name: "rank_margin", Default: "code", Kind: "enum:code|conventional",

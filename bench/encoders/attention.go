@@ -16,10 +16,10 @@ import (
 // blockParams are the parameters common to both attention encoders.
 func blockParams() []bench.ParamSpec {
 	return []bench.ParamSpec{
-		{Name: "dim", Default: "64", Kind: "int", Help: "token width (= feature size)"},
-		{Name: "depth", Default: "2", Kind: "int", Help: "number of Transformer blocks"},
-		{Name: "heads", Default: "4", Kind: "int", Help: "attention heads; must divide dim"},
-		{Name: "mlp_ratio", Default: "4", Kind: "int", Help: "hidden width of each block's MLP, as a multiple of dim"},
+		{Name: "dim", Default: "64", Kind: "int", Range: "[1,inf)", Help: "token width (= feature size)"},
+		{Name: "depth", Default: "2", Kind: "int", Range: "[1,inf)", Help: "number of Transformer blocks"},
+		{Name: "heads", Default: "4", Kind: "int", Range: "[1,inf)", Help: "attention heads; must divide dim"},
+		{Name: "mlp_ratio", Default: "4", Kind: "int", Range: "[1,inf)", Help: "hidden width of each block's MLP, as a multiple of dim"},
 	}
 }
 
@@ -28,12 +28,14 @@ type blockConfig struct {
 	dim, depth, heads, mlpRatio int64
 }
 
-func parseBlockConfig(encoder string, params bench.Params) (blockConfig, error) {
+// parseBlockConfig reads the block parameters; the error (positive sizes, heads dividing dim) does
+// not name the encoder.
+func parseBlockConfig(params bench.Params) (blockConfig, error) {
 	c := blockConfig{dim: int64(params.Int("dim")), depth: int64(params.Int("depth")),
 		heads: int64(params.Int("heads")), mlpRatio: int64(params.Int("mlp_ratio"))}
-	err := positive(encoder, map[string]int64{"dim": c.dim, "depth": c.depth, "heads": c.heads, "mlp_ratio": c.mlpRatio})
+	err := positive(map[string]int64{"dim": c.dim, "depth": c.depth, "heads": c.heads, "mlp_ratio": c.mlpRatio})
 	if err == nil && c.dim%c.heads != 0 {
-		err = fmt.Errorf("%s: heads=%d does not divide dim=%d", encoder, c.heads, c.dim)
+		err = fmt.Errorf("heads=%d does not divide dim=%d", c.heads, c.dim)
 	}
 	return c, err
 }

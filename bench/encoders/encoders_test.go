@@ -294,7 +294,7 @@ func TestBadShapesAreRejected(t *testing.T) {
 		spec, _ := bench.Encoders.Lookup(c.name)
 		params, err := bench.NewParams(c.name, spec.Value.Params, c.sets)
 		if err != nil {
-			t.Fatal(err)
+			continue // out of its declared Range: refused before New (bench.TestIssueBadParamValuesAreRefused)
 		}
 		vs := nn.NewVarStore(gotch.CPU)
 		if _, err := spec.Value.New(vs.Root(), data.Modality{Name: "m", Shape: c.shape}, params); err == nil {

@@ -15,10 +15,11 @@ func init() {
 	bench.Encoders.Register("lenet", "small LeNet-style CNN for [C,H,W] inputs (28×28 digits, 64×32 spectrograms)", bench.EncoderSpec{
 		Staged: true,
 		Params: []bench.ParamSpec{
-			{Name: "feature", Default: "128", Kind: "int", Help: "width of the final Linear+ReLU (= feature size)"},
-			{Name: "grid", Default: "4", Kind: "int", Help: "side of the adaptive average pool before the Linear layer (its input is 16·grid² values)"},
+			{Name: "feature", Default: "128", Kind: "int", Range: "[1,inf)", Help: "width of the final Linear+ReLU (= feature size)"},
+			{Name: "grid", Default: "4", Kind: "int", Range: "[1,inf)", Help: "side of the adaptive average pool before the Linear layer (its input is 16·grid² values)"},
 		},
-		New: newLeNet,
+		New:     newLeNet,
+		Accepts: lenetAccepts,
 	})
 }
 
@@ -37,14 +38,25 @@ type LeNet struct {
 	grid  int64
 }
 
+// lenetAccepts takes images [C,H,W] with H, W ≥ 4.
+func lenetAccepts(mod data.Modality, params bench.Params) error {
+	if err := positive(map[string]int64{"feature": int64(params.Int("feature")), "grid": int64(params.Int("grid"))}); err != nil {
+		return err
+	}
+	if err := wantRank(mod, "an image [C,H,W]", 3); err != nil {
+		return err
+	}
+	if mod.Shape[1] < 4 || mod.Shape[2] < 4 {
+		return fmt.Errorf("shape %v: want [C,H,W] with H, W ≥ 4", mod.Shape)
+	}
+	return nil
+}
+
 func newLeNet(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
+	if err := lenetAccepts(mod, params); err != nil {
+		return nil, fmt.Errorf("lenet: modality %s: %w", mod.Name, err)
+	}
 	feature, grid := int64(params.Int("feature")), int64(params.Int("grid"))
-	if err := positive("lenet", map[string]int64{"feature": feature, "grid": grid}); err != nil {
-		return nil, err
-	}
-	if len(mod.Shape) != 3 || mod.Shape[1] < 4 || mod.Shape[2] < 4 {
-		return nil, fmt.Errorf("lenet: modality %s has shape %v; want [C,H,W] with H, W ≥ 4", mod.Name, mod.Shape)
-	}
 	e := &LeNet{grid: grid}
 	in := mod.Shape[0]
 	for i, out := range []int64{6, 16} {

@@ -14,11 +14,12 @@ import (
 func init() {
 	bench.Encoders.Register("lstm", "LSTM over sequences [T,F] (libtorch's fused lstm, batch first)", bench.EncoderSpec{
 		Params: []bench.ParamSpec{
-			{Name: "hidden", Default: "128", Kind: "int", Help: "hidden size (= feature size)"},
-			{Name: "layers", Default: "1", Kind: "int", Help: "stacked LSTM layers"},
+			{Name: "hidden", Default: "128", Kind: "int", Range: "[1,inf)", Help: "hidden size (= feature size)"},
+			{Name: "layers", Default: "1", Kind: "int", Range: "[1,inf)", Help: "stacked LSTM layers"},
 			{Name: "output", Default: "last", Kind: "enum:last|mean", Help: "feature: the last layer's hidden state at the last step, or its outputs averaged over time"},
 		},
-		New: newLSTM,
+		New:     newLSTM,
+		Accepts: lstmAccepts,
 	})
 }
 
@@ -36,14 +37,19 @@ type LSTM struct {
 	mean           bool
 }
 
+// lstmAccepts takes sequences [T,F].
+func lstmAccepts(mod data.Modality, params bench.Params) error {
+	if err := positive(map[string]int64{"hidden": int64(params.Int("hidden")), "layers": int64(params.Int("layers"))}); err != nil {
+		return err
+	}
+	return wantRank(mod, "a sequence [T,F]", 2)
+}
+
 func newLSTM(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
+	if err := lstmAccepts(mod, params); err != nil {
+		return nil, fmt.Errorf("lstm: modality %s: %w", mod.Name, err)
+	}
 	hidden, nl := int64(params.Int("hidden")), int64(params.Int("layers"))
-	if err := positive("lstm", map[string]int64{"hidden": hidden, "layers": nl}); err != nil {
-		return nil, err
-	}
-	if len(mod.Shape) != 2 {
-		return nil, fmt.Errorf("lstm: modality %s has shape %v; want a sequence [T,F]", mod.Name, mod.Shape)
-	}
 	e := &LSTM{hidden: hidden, layers: nl, mean: params.String("output") == "mean"}
 	bound := 1 / math.Sqrt(float64(hidden))
 	init := nn.NewUniformInit(-bound, bound)

@@ -17,10 +17,11 @@ func init() {
 	bench.Encoders.Register("mlp", "fully connected layers with ReLU over the flattened input (default for vector data)", bench.EncoderSpec{
 		Staged: true,
 		Params: []bench.ParamSpec{
-			{Name: "hidden", Default: "128", Kind: "int", Help: "width of every hidden layer (= feature size)"},
-			{Name: "layers", Default: "2", Kind: "int", Help: "number of Linear+ReLU layers"},
+			{Name: "hidden", Default: "128", Kind: "int", Range: "[1,inf)", Help: "width of every hidden layer (= feature size)"},
+			{Name: "layers", Default: "2", Kind: "int", Range: "[1,inf)", Help: "number of Linear+ReLU layers"},
 		},
-		New: newMLP,
+		New:     newMLP,
+		Accepts: mlpAccepts,
 	})
 }
 
@@ -30,11 +31,19 @@ type MLP struct {
 	out    int64
 }
 
-func newMLP(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
-	hidden, depth := int64(params.Int("hidden")), params.Int("layers")
-	if hidden < 1 || depth < 1 {
-		return nil, fmt.Errorf("mlp: hidden=%d, layers=%d: both must be ≥ 1", hidden, depth)
+// mlpAccepts takes any shape (the input is flattened) with positive sizes.
+func mlpAccepts(mod data.Modality, params bench.Params) error {
+	if hidden, depth := params.Int("hidden"), params.Int("layers"); hidden < 1 || depth < 1 {
+		return fmt.Errorf("hidden=%d, layers=%d: both must be ≥ 1", hidden, depth)
 	}
+	return nonEmpty(mod)
+}
+
+func newMLP(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
+	if err := mlpAccepts(mod, params); err != nil {
+		return nil, fmt.Errorf("mlp: %w", err)
+	}
+	hidden, depth := int64(params.Int("hidden")), params.Int("layers")
 	in := int64(mod.Size())
 	e := &MLP{out: hidden}
 	for i := 0; i < depth; i++ {

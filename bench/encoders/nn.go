@@ -130,11 +130,11 @@ func unfoldClip(s *torchrt.Scope, x *ts.Tensor, b, t int64) *ts.Tensor {
 	return s.T(y.MustPermute([]int64{0, 2, 1, 3, 4}, false))
 }
 
-// positive checks that every named integer parameter is ≥ 1.
-func positive(encoder string, vals map[string]int64) error {
+// positive checks that every named integer parameter is ≥ 1 (the error does not name the encoder).
+func positive(vals map[string]int64) error {
 	for _, name := range slices.Sorted(maps.Keys(vals)) {
 		if v := vals[name]; v < 1 {
-			return fmt.Errorf("%s: %s=%d must be ≥ 1", encoder, name, v)
+			return fmt.Errorf("%s=%d must be ≥ 1", name, v)
 		}
 	}
 	return nil

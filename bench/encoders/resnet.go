@@ -14,9 +14,10 @@ func init() {
 	bench.Encoders.Register("resnet18", "torchvision ResNet-18 without its FC (methods.md §0.1); images [C,H,W] or clips [C,T,H,W]", bench.EncoderSpec{
 		Staged: true,
 		Params: []bench.ParamSpec{
-			{Name: "width", Default: "64", Kind: "int", Help: "base width: layers have width, 2·width, 4·width, 8·width channels (feature size 8·width); 64 is ResNet-18, 16 or 32 for quick runs"},
+			{Name: "width", Default: "64", Kind: "int", Range: "[1,inf)", Help: "base width: layers have width, 2·width, 4·width, 8·width channels (feature size 8·width); 64 is ResNet-18, 16 or 32 for quick runs"},
 		},
-		New: newResNet18,
+		New:     newResNet18,
+		Accepts: resnet18Accepts,
 	})
 }
 
@@ -50,14 +51,20 @@ type basicBlock struct {
 	downBN       *nn.BatchNorm
 }
 
+// resnet18Accepts takes images [C,H,W] and clips [C,T,H,W] (any size: the stride-2 stages and the
+// padded pools keep a 1×1 map at 1×1).
+func resnet18Accepts(mod data.Modality, params bench.Params) error {
+	if err := positive(map[string]int64{"width": int64(params.Int("width"))}); err != nil {
+		return err
+	}
+	return wantRank(mod, "an image [C,H,W] or a clip [C,T,H,W]", 3, 4)
+}
+
 func newResNet18(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
+	if err := resnet18Accepts(mod, params); err != nil {
+		return nil, fmt.Errorf("resnet18: modality %s: %w", mod.Name, err)
+	}
 	width := int64(params.Int("width"))
-	if err := positive("resnet18", map[string]int64{"width": width}); err != nil {
-		return nil, err
-	}
-	if n := len(mod.Shape); n != 3 && n != 4 {
-		return nil, fmt.Errorf("resnet18: modality %s has shape %v; want an image [C,H,W] or a clip [C,T,H,W]", mod.Name, mod.Shape)
-	}
 	r := &ResNet18{widths: [4]int64{width, 2 * width, 4 * width, 8 * width}}
 	r.conv1 = newConv2d(p.Sub("conv1"), mod.Shape[0], width, 7, 2, 3, kaimingNormalFanOut, false)
 	r.bn1 = newBatchNorm2d(p.Sub("bn1"), width)

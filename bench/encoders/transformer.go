@@ -16,7 +16,8 @@ func init() {
 		Params: append(blockParams(),
 			bench.ParamSpec{Name: "pool", Default: "mean", Kind: "enum:mean|cls", Help: "feature: mean of the final tokens, or a learned class token prepended to the sequence"},
 		),
-		New: newSeqTransformer,
+		New:     newSeqTransformer,
+		Accepts: transformerAccepts,
 	})
 }
 
@@ -32,14 +33,19 @@ type SeqTransformer struct {
 	dim      int64
 }
 
+// transformerAccepts takes sequences [T,F], with heads dividing dim.
+func transformerAccepts(mod data.Modality, params bench.Params) error {
+	if _, err := parseBlockConfig(params); err != nil {
+		return err
+	}
+	return wantRank(mod, "a sequence [T,F]", 2)
+}
+
 func newSeqTransformer(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
-	cfg, err := parseBlockConfig("transformer", params)
-	if err != nil {
-		return nil, err
+	if err := transformerAccepts(mod, params); err != nil {
+		return nil, fmt.Errorf("transformer: modality %s: %w", mod.Name, err)
 	}
-	if len(mod.Shape) != 2 {
-		return nil, fmt.Errorf("transformer: modality %s has shape %v; want a sequence [T,F]", mod.Name, mod.Shape)
-	}
+	cfg, _ := parseBlockConfig(params)
 	e := &SeqTransformer{proj: layers.NewLinear(p.Sub("proj"), mod.Shape[1], cfg.dim), dim: cfg.dim}
 	tokens := mod.Shape[0]
 	if params.String("pool") == "cls" {

@@ -13,9 +13,10 @@ import (
 func init() {
 	bench.Encoders.Register("vit", "small Vision Transformer over [C,H,W] inputs cut into patches; feature = the class token", bench.EncoderSpec{
 		Params: append([]bench.ParamSpec{
-			{Name: "patch", Default: "4", Kind: "int", Help: "patch side (use 16 for 224×224 inputs); a remainder at the right/bottom edge is dropped"},
+			{Name: "patch", Default: "4", Kind: "int", Range: "[1,inf)", Help: "patch side (use 16 for 224×224 inputs); a remainder at the right/bottom edge is dropped"},
 		}, blockParams()...),
-		New: newViT,
+		New:     newViT,
+		Accepts: vitAccepts,
 	})
 }
 
@@ -30,18 +31,30 @@ type ViT struct {
 	dim      int64
 }
 
-func newViT(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
-	cfg, err := parseBlockConfig("vit", params)
-	if err != nil {
-		return nil, err
+// vitAccepts takes images [C,H,W] with H, W ≥ patch, with heads dividing dim.
+func vitAccepts(mod data.Modality, params bench.Params) error {
+	if _, err := parseBlockConfig(params); err != nil {
+		return err
 	}
 	patch := int64(params.Int("patch"))
-	if err := positive("vit", map[string]int64{"patch": patch}); err != nil {
-		return nil, err
+	if err := positive(map[string]int64{"patch": patch}); err != nil {
+		return err
 	}
-	if len(mod.Shape) != 3 || mod.Shape[1] < patch || mod.Shape[2] < patch {
-		return nil, fmt.Errorf("vit: modality %s has shape %v; want [C,H,W] with H, W ≥ patch=%d", mod.Name, mod.Shape, patch)
+	if err := wantRank(mod, "an image [C,H,W]", 3); err != nil {
+		return err
 	}
+	if mod.Shape[1] < patch || mod.Shape[2] < patch {
+		return fmt.Errorf("shape %v: want [C,H,W] with H, W ≥ patch=%d", mod.Shape, patch)
+	}
+	return nil
+}
+
+func newViT(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
+	if err := vitAccepts(mod, params); err != nil {
+		return nil, fmt.Errorf("vit: modality %s: %w", mod.Name, err)
+	}
+	cfg, _ := parseBlockConfig(params)
+	patch := int64(params.Int("patch"))
 	n := (mod.Shape[1] / patch) * (mod.Shape[2] / patch)
 	return &ViT{
 		embed:  newConv2d(p.Sub("patch_embed"), mod.Shape[0], cfg.dim, patch, patch, 0, torchDefaultUniform(mod.Shape[0]*patch*patch), true),

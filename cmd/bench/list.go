@@ -17,9 +17,11 @@ func cmdList(args []string) error {
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	defer w.Flush()
+	// One line per parameter: name=default, the values it may take (its range, or an enum's values),
+	// and its help.
 	printParams := func(ps []bench.ParamSpec) {
 		for _, p := range ps {
-			fmt.Fprintf(w, "      %s=%s\t%s\t%s\n", p.Name, p.Default, p.Kind, p.Help)
+			fmt.Fprintf(w, "      %s=%s\t%s\t%s\n", p.Name, p.Default, p.Allowed(), p.Help)
 		}
 	}
 	fmt.Fprintln(w, "methods (set with --set METHOD.KEY=VALUE):")
