@@ -58,10 +58,10 @@ func NewCell(method string, methodSets map[string]string, dataset, encoder strin
 
 // NewRecord returns a record holding the cell's key fields (everything but key, status, metrics and
 // versions), for a finished, diverged or failed run alike.
-func (c *Cell) NewRecord(set *data.Set) *store.Record {
+func (c *Cell) NewRecord(ds *data.Meta) *store.Record {
 	return &store.Record{
 		Method: c.Method, Label: c.Label(), MethodParams: c.MethodParams.Map(),
-		Dataset: c.Dataset, DatasetParams: set.Params, DatasetSHA256: set.SHA256, NumClasses: set.NumClasses,
+		Dataset: c.Dataset, DatasetParams: ds.Params, DatasetSHA256: ds.SHA256, NumClasses: ds.NumClasses,
 		Encoder: c.Encoder, EncoderParams: c.EncoderParams.Map(), Seed: c.Seed, Train: c.Train,
 		Selection: Selection, Trial: c.Trial, Tuning: c.Tuning,
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -144,6 +145,14 @@ func (st *SplitTensors) readLazy(idx []int64, dev gotch.Device) []*ts.Tensor {
 	}
 	return out
 }
+
+// PanicError is a panic inside a cell, recovered by Train: the value and the stack where it happened.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
 // Run holds a built model ready to train.
 type Run struct {
@@ -335,11 +344,13 @@ func (r *Run) Step(s *torchrt.Scope, b *Batch, opt *nn.Optimizer, hook AfterBack
 func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progress Progress) (rec *store.Record, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			re, ok := r.(ReadError)
-			if !ok {
-				panic(r)
+			if re, ok := r.(ReadError); ok {
+				rec, err = nil, fmt.Errorf("reading dataset %s: %w", c.Dataset, re.Err)
+				return
 			}
-			rec, err = nil, fmt.Errorf("reading dataset %s: %w", c.Dataset, re.Err)
+			// A libtorch error (gotch's Must functions panic, see scripts/setup.sh patch 9), out of
+			// memory, a bug: this cell fails, the sweep goes on.
+			rec, err = nil, &PanicError{Value: r, Stack: debug.Stack()}
 		}
 	}()
 	// libtorch's grad mode and OpenMP thread count are per OS thread: keep this cell on one.
@@ -381,7 +392,7 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 			opt.Drop()
 		}
 	}()
-	rec = c.NewRecord(set)
+	rec = c.NewRecord(set.Meta())
 	rec.Status, rec.Device = store.StatusOK, torchrt.DeviceName(dev)
 	order := rand.New(rand.NewPCG(uint64(c.Seed), 0xda7a))
 	perm := make([]int64, train.n)

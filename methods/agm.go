@@ -114,7 +114,7 @@ func newAGM(env *bench.Env) (bench.Method, error) {
 // agmShapley returns the two-modality Shapley outputs m_a = ½(F_av − F_0v + F_a0) and
 // m_v = ½(F_av − F_a0 + F_0v).
 func agmShapley(s *torchrt.Scope, fAV, fA0, f0V *ts.Tensor) (ma, mv *ts.Tensor) {
-	half := ts.FloatScalar(0.5)
+	half := s.Scalar(0.5)
 	d := s.T(fA0.MustSub(f0V, false)) // F_a0 − F_0v
 	ma = s.T(s.T(fAV.MustAdd(d, false)).MustMulScalar(half, false))
 	mv = s.T(s.T(fAV.MustSub(d, false)).MustMulScalar(half, false))
@@ -126,8 +126,8 @@ func agmGradScale(s *torchrt.Scope, x *ts.Tensor, k float64) *ts.Tensor {
 	if k == 1 {
 		return x
 	}
-	kx := s.T(x.MustMulScalar(ts.FloatScalar(k), false))
-	sg := s.T(s.T(x.MustDetach(false)).MustMulScalar(ts.FloatScalar(1-k), false))
+	kx := s.T(x.MustMulScalar(s.Scalar(k), false))
+	sg := s.T(s.T(x.MustDetach(false)).MustMulScalar(s.Scalar(1-k), false))
 	return s.T(kx.MustAdd(sg, false))
 }
 
@@ -136,7 +136,7 @@ func agmClampedCE(s *torchrt.Scope, logits, y *ts.Tensor) float64 {
 	d := s.T(logits.MustDetach(false))
 	p := s.T(d.MustSoftmax(1, gotch.Float, false))
 	py := s.T(p.MustGather(1, s.T(y.MustUnsqueeze(1, false)), false, false))
-	lp := s.T(s.T(py.MustClampMin(ts.FloatScalar(1e-8), false)).MustLog(false))
+	lp := s.T(s.T(py.MustClampMin(s.Scalar(1e-8), false)).MustLog(false))
 	return -s.T(lp.MustMean(gotch.Double, false)).MustFloat64Value(nil)
 }
 
@@ -200,6 +200,6 @@ func agmClipGradNorm(s *torchrt.Scope, vars []*ts.Tensor, maxNorm float64) {
 		return
 	}
 	for _, g := range grads {
-		g.MustMulScalar_(ts.FloatScalar(coef))
+		g.MustMulScalar_(s.Scalar(coef))
 	}
 }

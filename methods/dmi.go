@@ -150,7 +150,7 @@ func (v *dmiBottleneck) forward(s *torchrt.Scope, x *ts.Tensor, sample bool, noi
 	g.z = g.mu
 	if sample {
 		eps := noise.Randn(s, g.mu.MustSize())
-		std := s.T(s.T(g.lv.MustMulScalar(ts.FloatScalar(0.5), false)).MustExp(false))
+		std := s.T(s.T(g.lv.MustMulScalar(s.Scalar(0.5), false)).MustExp(false))
 		g.z = s.T(g.mu.MustAdd(s.T(std.MustMul(eps, false)), false))
 	}
 	return g
@@ -171,8 +171,8 @@ func dmiKL(s *torchrt.Scope, mq, lq, mp, lp *ts.Tensor) *ts.Tensor {
 		dm2 := s.T(s.T(mq.MustSub(mp, false)).MustSquare(false))
 		t = s.T(t.MustAdd(s.T(dm2.MustMul(s.T(s.T(lp.MustNeg(false)).MustExp(false)), false)), false))
 	}
-	t = s.T(t.MustAddScalar(ts.FloatScalar(-1), false))
-	return s.T(s.T(t.MustMean(gotch.Float, false)).MustMulScalar(ts.FloatScalar(0.5), false))
+	t = s.T(t.MustAddScalar(s.Scalar(-1), false))
+	return s.T(s.T(t.MustMean(gotch.Float, false)).MustMulScalar(s.Scalar(0.5), false))
 }
 
 // dmiRec is Rec(x, x̂) = ‖x − x̂‖_F² / (B·d).
@@ -185,9 +185,9 @@ func dmiRec(s *torchrt.Scope, x, xhat *ts.Tensor) *ts.Tensor {
 // classes. A head that puts all mass on the true class gives log₂ K; a uniform head gives 0.
 func dmiInfoBits(s *torchrt.Scope, logits, y *ts.Tensor, k int64) *ts.Tensor {
 	ce := s.T(logits.MustCrossEntropyLoss(y, ts.None, 0 /* none */, -100, 0, false))
-	v := s.T(ce.MustMulScalar(ts.FloatScalar(-1/math.Ln2), false))
-	v = s.T(v.MustAddScalar(ts.FloatScalar(math.Log2(float64(k))), false))
-	return s.T(v.MustClampMin(ts.FloatScalar(0), false))
+	v := s.T(ce.MustMulScalar(s.Scalar(-1/math.Ln2), false))
+	v = s.T(v.MustAddScalar(s.Scalar(math.Log2(float64(k))), false))
+	return s.T(v.MustClampMin(s.Scalar(0), false))
 }
 
 // dmiNoGrad runs fn with gradient tracking off and then on again. It is only used inside training
@@ -208,7 +208,7 @@ type dmiLoss struct {
 
 func (l *dmiLoss) add(c float64, t *ts.Tensor) {
 	if c != 1 {
-		t = l.s.T(t.MustMulScalar(ts.FloatScalar(c), false))
+		t = l.s.T(t.MustMulScalar(l.s.Scalar(c), false))
 	}
 	if l.sum == nil {
 		l.sum = t
@@ -456,7 +456,7 @@ func (m *DMI) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor,
 			}
 			loss.add(dmiS1Rec[i], dmiRec(s, f.e[i], f.xhat[i]))
 		}
-		out.Fused = s.T(s.T(f.logits[0].MustAdd(f.logits[1], false)).MustMulScalar(ts.FloatScalar(0.5), false))
+		out.Fused = s.T(s.T(f.logits[0].MustAdd(f.logits[1], false)).MustMulScalar(s.Scalar(0.5), false))
 		return loss.sum, out
 	}
 	// Stages 2 and 3: the second level on the means μ_T and the samples V (dmi-cd: e for both).

@@ -46,6 +46,6 @@ func (e *Ensemble) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Te
 			sum = s.T(sum.MustAdd(l, false))
 		}
 	}
-	out.Fused = s.T(sum.MustDivScalar(ts.FloatScalar(float64(len(z))), false))
+	out.Fused = s.T(sum.MustDivScalar(s.Scalar(float64(len(z))), false))
 	return loss, out
 }

@@ -84,7 +84,7 @@ func encodeAll(s *torchrt.Scope, enc []bench.Encoder, b *bench.Batch, train bool
 // ℓ^m = W_m z^m + b/M, where W_m are the columns of W that multiply modality m.
 func splitLinearLogits(s *torchrt.Scope, head *layers.Linear, z []*ts.Tensor, dims []int64) []*ts.Tensor {
 	out := make([]*ts.Tensor, len(z))
-	bias := s.T(head.B.MustDivScalar(ts.FloatScalar(float64(len(z))), false))
+	bias := s.T(head.B.MustDivScalar(s.Scalar(float64(len(z))), false))
 	var off int64
 	for m := range z {
 		w := s.T(head.W.MustNarrow(1, off, dims[m], false))

@@ -2,7 +2,6 @@ package methods
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/layers"
@@ -129,16 +128,11 @@ func mibKL(s *torchrt.Scope, mu, sigma, logSigma *ts.Tensor) *ts.Tensor {
 	return mibMulScalar(s, s.T(t.MustMean(t.DType(), false)), 0.5)
 }
 
-// mibScalarOp runs op on a libtorch scalar holding v, registers the result in s, and keeps the
-// scalar reachable until op has returned. gotch frees scalars in a GC finalizer, and the Go object
-// of a temporary ts.FloatScalar(v) passed straight to an op is dead as soon as its C pointer has been
-// loaded, so a collection during the C call can free the scalar while libtorch reads it (a rare
-// use-after-free under concurrent cells). Used by the mib, qmf, mmml and mmtm files.
+// mibScalarOp runs op on a libtorch scalar holding v (owned by s, so freed when the step ends and
+// never finalized during the C call) and registers the result in s. Used by the mib, qmf, mmml and
+// mmtm files.
 func mibScalarOp(s *torchrt.Scope, v float64, op func(c *ts.Scalar) *ts.Tensor) *ts.Tensor {
-	c := ts.FloatScalar(v)
-	r := s.T(op(c))
-	runtime.KeepAlive(c)
-	return r
+	return s.T(op(s.Scalar(v)))
 }
 
 // mibMulScalar is x·v through mibScalarOp.

@@ -115,7 +115,7 @@ func (o *MLB) AfterBackward(s *torchrt.Scope, b *bench.Batch) {
 	fw := s.T(o.fusion.W.MustGrad(false))
 	var off int64
 	for m, vars := range o.scaled {
-		k := ts.FloatScalar(o.coeff[m])
+		k := s.Scalar(o.coeff[m])
 		for _, v := range vars {
 			if g := s.T(v.MustGrad(false)); g.MustDefined() {
 				g.MustMulScalar_(k)

@@ -127,10 +127,10 @@ func (o *OGM) AfterBackward(s *torchrt.Scope, b *bench.Batch) {
 			if o.ge { // std of the original gradient (unbiased, as torch.Tensor.std)
 				sigma = s.T(g.MustStd(true, false)).MustFloat64Value(nil) + 1e-8
 			}
-			g.MustMulScalar_(ts.FloatScalar(k))
+			g.MustMulScalar_(s.Scalar(k))
 			if o.ge {
 				eps := o.noise.Randn(s, g.MustSize())
-				eps.MustMulScalar_(ts.FloatScalar(sigma))
+				eps.MustMulScalar_(s.Scalar(sigma))
 				g.MustAdd_(eps)
 			}
 		}

@@ -143,8 +143,8 @@ func (p *PMR) updatePrototypes(ec *bench.EpochContext) {
 			s.T(c.MustNarrow(0, k, 1, false)).Copy_(s.T(fallback[m].MustNarrow(0, k, 1, false)))
 		}
 		if ec.Epoch >= 2 && p.proto != nil {
-			a := s.T(c.MustMulScalar(ts.FloatScalar(1-p.momentum), false))
-			b := s.T(p.proto[m].MustMulScalar(ts.FloatScalar(p.momentum), false))
+			a := s.T(c.MustMulScalar(s.Scalar(1-p.momentum), false))
+			b := s.T(p.proto[m].MustMulScalar(s.Scalar(p.momentum), false))
 			c = s.T(a.MustAdd(b, false))
 		}
 		next[m] = s.Keep(c)
@@ -201,7 +201,7 @@ func pmrMeans(s *torchrt.Scope, sums []*ts.Tensor, counts []float64) []*ts.Tenso
 func pmrNegDistances(s *torchrt.Scope, z, c *ts.Tensor) *ts.Tensor {
 	diff := s.T(s.T(z.MustUnsqueeze(1, false)).MustSub(s.T(c.MustUnsqueeze(0, false)), false)) // (B, K, D)
 	sq := s.T(s.T(diff.MustSquare(false)).MustSumDimIntlist([]int64{2}, false, gotch.Float, false))
-	d := s.T(s.T(sq.MustAddScalar(ts.FloatScalar(pmrEps), false)).MustSqrt(false))
+	d := s.T(s.T(sq.MustAddScalar(s.Scalar(pmrEps), false)).MustSqrt(false))
 	return s.T(d.MustNeg(false))
 }
 
@@ -242,7 +242,7 @@ func (p *PMR) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor,
 		p.lastBeta = pmrBeta(sc[0], sc[1], p.alpha)
 		for m, beta := range p.lastBeta {
 			if beta != 0 {
-				l := s.T(layers.CrossEntropy(s, logits[m], b.Y).MustMulScalar(ts.FloatScalar(beta), false))
+				l := s.T(layers.CrossEntropy(s, logits[m], b.Y).MustMulScalar(s.Scalar(beta), false))
 				loss = s.T(loss.MustAdd(l, false))
 			}
 		}
@@ -255,9 +255,17 @@ func (p *PMR) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor,
 			p.lastDomin = 1
 		}
 		if p.lastDomin >= 0 {
-			h := s.T(pmrEntropy(s, logits[p.lastDomin]).MustMulScalar(ts.FloatScalar(p.mu), false))
+			h := s.T(pmrEntropy(s, logits[p.lastDomin]).MustMulScalar(s.Scalar(p.mu), false))
 			loss = s.T(loss.MustSub(h, false))
 		}
 	}
 	return loss, out
+}
+
+// Close frees the last epoch's prototypes, which outlive every step.
+func (p *PMR) Close() {
+	for _, t := range p.proto {
+		t.MustDrop()
+	}
+	p.proto = nil
 }

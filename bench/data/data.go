@@ -238,3 +238,55 @@ func UnknownParams(dataset string, params map[string]string, known ...string) er
 	}
 	return nil
 }
+
+// Meta is what planning needs of a dataset, without its arrays: a plan holds keys, not tensors.
+type Meta struct {
+	Name       string
+	Params     map[string]string
+	NumClasses int
+	Modalities []Modality
+	SHA256     string
+}
+
+// Meta returns the set's description.
+func (s *Set) Meta() *Meta {
+	return &Meta{Name: s.Name, Params: s.Params, NumClasses: s.NumClasses, Modalities: s.Modalities, SHA256: s.SHA256}
+}
+
+// Describe loads and validates spec for seed and returns its description only; the arrays become
+// garbage at once, so describing many (dataset, seed) pairs holds one dataset at a time.
+func Describe(spec string, seed int64, dataDir string) (*Meta, error) {
+	s, err := Load(spec, seed, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return s.Meta(), nil
+}
+
+// Canonical spells a dataset spec one way whatever the order or spelling of its parameters: the name,
+// then the parameters that differ from the dataset's defaults, sorted by key, each as the dataset
+// recorded the value it used (so mix=S and mix=1S are one spelling). used is the spec's Params as
+// loaded, defaults the Params of the bare name loaded with the same seed (nil when the bare name
+// cannot be loaded: then every given parameter is kept). A parameter the dataset does not record
+// (a path) keeps its given value.
+func Canonical(spec string, used, defaults map[string]string) (string, error) {
+	name, given, err := ParseSpec(spec)
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for k, v := range given {
+		if u, ok := used[k]; ok {
+			v = u
+		}
+		if d, ok := defaults[k]; ok && d == v {
+			continue
+		}
+		parts = append(parts, k+"="+v)
+	}
+	if len(parts) == 0 {
+		return name, nil
+	}
+	sort.Strings(parts)
+	return name + ":" + strings.Join(parts, ","), nil
+}

@@ -31,7 +31,9 @@ func (n normalInit) InitTensor(dims []int64, dev gotch.Device, dtype ...gotch.DT
 		dt = dtype[0]
 	}
 	// No gradient mode is needed: neither tensor requires grad (the store marks the result trainable).
-	return ts.MustRandn(dims, dt, dev).MustMulScalar(ts.FloatScalar(n.std(dims)), true)
+	std := ts.FloatScalar(n.std(dims))
+	defer std.MustDrop()
+	return ts.MustRandn(dims, dt, dev).MustMulScalar(std, true)
 }
 
 // Set re-draws t in place.

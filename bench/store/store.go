@@ -421,3 +421,17 @@ func (s *Store) All() ([]*Record, []Problem, error) {
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Key < recs[j].Key })
 	return recs, probs, nil
 }
+
+// WriteLog writes text (a failed cell's stack) to logs/<key>.log beside the records, atomically,
+// and returns its path. Records stay small and one line says why a cell failed; the log says where.
+func (s *Store) WriteLog(key, text string) (string, error) {
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	dir := filepath.Join(s.Dir, "logs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, key+".log")
+	return path, writeAtomic(path, []byte(text))
+}

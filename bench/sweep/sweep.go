@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/mmfusion/bench/bench/data"
 	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/bench/torchrt"
+	"github.com/sugarme/gotch"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -33,12 +36,17 @@ type Options struct {
 	Force    bool // rerun cells already in the store
 }
 
-// Planned is one cell with its dataset and key resolved.
+// Planned is one cell with its dataset described and its key resolved. A plan holds keys and
+// descriptions, never a dataset's arrays: Run loads each (dataset, seed) when its first cell starts.
 type Planned struct {
 	Cell *bench.Cell
 	Key  string
-	Done bool // already in the store
-	set  *data.Set
+	Done bool   // a result (ok or diverged) is already in the store
+	Note string // why a stored record is rerun: "failed before" or "unreadable record quarantined"
+	meta *data.Meta
+
+	claimWaited bool // another run held its claim at some point
+	released    bool // its dataset reference was given back
 }
 
 // ExpandMethods turns ["all"] into every registered method.
@@ -49,56 +57,127 @@ func ExpandMethods(names []string) []string {
 	return names
 }
 
-// Plan validates the options, loads each (dataset, seed) once, and returns the cells in grid order
-// (dataset, seed, encoder, method) with their keys.
-func Plan(opt Options, st *store.Store) ([]*Planned, error) {
-	methods := ExpandMethods(opt.Methods)
-	all := len(opt.Methods) == 1 && opt.Methods[0] == "all"
-	if len(methods) == 0 || len(opt.Datasets) == 0 || len(opt.Encoders) == 0 || len(opt.Seeds) == 0 {
-		return nil, errors.New("nothing to run: need at least one method, dataset, encoder and seed")
+// Dedupe drops repeated names, keeping the first of each: --methods joint,joint is one method.
+func Dedupe(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !contains(out, n) {
+			out = append(out, n)
+		}
 	}
-	if opt.Train.Epochs < 1 || opt.Train.BatchSize < 1 || !(opt.Train.LR > 0) {
-		return nil, fmt.Errorf("epochs (%d) and batch size (%d) must be ≥ 1 and the learning rate (%g) > 0",
-			opt.Train.Epochs, opt.Train.BatchSize, opt.Train.LR)
+	return out
+}
+
+// CheckTrain refuses a training configuration that cannot train: NaN and ±Inf everywhere, epochs
+// and batch size ≥ 1, learning rate > 0, momentum in [0, 1), weight decay ≥ 0, threads and jobs ≥ 0.
+func CheckTrain(t store.TrainConfig, jobs int) error {
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch {
+	case t.Epochs < 1:
+		return fmt.Errorf("--epochs %d: must be at least 1", t.Epochs)
+	case t.BatchSize < 1:
+		return fmt.Errorf("--batch-size %d: must be at least 1", t.BatchSize)
+	case !finite(t.LR) || !(t.LR > 0):
+		return fmt.Errorf("--lr %g: must be a finite number > 0", t.LR)
+	case !finite(t.Momentum) || t.Momentum < 0 || t.Momentum >= 1:
+		return fmt.Errorf("--momentum %g: must be in [0, 1)", t.Momentum)
+	case !finite(t.WeightDecay) || t.WeightDecay < 0:
+		return fmt.Errorf("--weight-decay %g: must be a finite number ≥ 0", t.WeightDecay)
+	case t.Threads < 0:
+		return fmt.Errorf("--threads %d: must be ≥ 0 (0 = cores / jobs)", t.Threads)
+	case jobs < 0:
+		return fmt.Errorf("--jobs %d: must be ≥ 0 (0 = number of cores)", jobs)
+	}
+	return nil
+}
+
+// Skipped is a (method, encoder or dataset) combination left out of a --methods all sweep, with why.
+type Skipped struct{ Reason string }
+
+// Plan validates every input, describes each (dataset, seed) once (holding one dataset at a time) and
+// returns the cells in grid order (dataset, seed, encoder, method) with their keys. Nothing trains
+// and nothing is written before every cell of the grid has been checked. With --methods all, a
+// method that cannot run on an encoder or a dataset is left out and reported in skipped; a method
+// named explicitly is an error.
+func Plan(opt Options, st *store.Store) (plan []*Planned, skipped []string, err error) {
+	methods := Dedupe(ExpandMethods(opt.Methods))
+	all := len(opt.Methods) == 1 && opt.Methods[0] == "all"
+	encoders := Dedupe(opt.Encoders)
+	if len(methods) == 0 || len(opt.Datasets) == 0 || len(encoders) == 0 || len(opt.Seeds) == 0 {
+		return nil, nil, errors.New("nothing to run: need at least one method, dataset, encoder and seed")
+	}
+	if err := CheckTrain(opt.Train, opt.Jobs); err != nil {
+		return nil, nil, err
 	}
 	// Every --set owner must be a method or encoder of this sweep, so a typo cannot be silently ignored.
 	for owner := range opt.Sets {
-		if !contains(methods, owner) && !contains(opt.Encoders, owner) {
-			return nil, fmt.Errorf("--set %s.…: %q is not a method or encoder of this run (methods: %s; encoders: %s)",
-				owner, owner, strings.Join(methods, ", "), strings.Join(opt.Encoders, ", "))
+		if !contains(methods, owner) && !contains(encoders, owner) {
+			return nil, nil, fmt.Errorf("--set %s.…: %q is not a method or encoder of this run (methods: %s; encoders: %s)",
+				owner, owner, strings.Join(methods, ", "), strings.Join(encoders, ", "))
 		}
 	}
 	mparams := map[string]bench.Params{}
 	for _, m := range methods {
 		spec, err := bench.Methods.Lookup(m)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		for _, e := range opt.Encoders {
-			if err := Incompatible(m, e); err != nil && !all {
-				return nil, err
+		for _, e := range encoders {
+			if err := Incompatible(m, e); err != nil {
+				if !all {
+					return nil, nil, err
+				}
+				skipped = append(skipped, err.Error())
 			}
 		}
 		if mparams[m], err = bench.NewParams("method "+m, spec.Value.Params, opt.Sets[m]); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if err := spec.Value.CheckParams(mparams[m], opt.Train.Epochs); err != nil {
+			return nil, nil, err
 		}
 	}
 	eparams := map[string]bench.Params{}
-	for _, e := range opt.Encoders {
+	for _, e := range encoders {
 		spec, err := bench.Encoders.Lookup(e)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if eparams[e], err = bench.NewParams("encoder "+e, spec.Value.Params, opt.Sets[e]); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
+	d := newDescriber(opt.DataDir)
 	var cells []*bench.Cell
-	for _, ds := range opt.Datasets {
+	seenSpec := map[string]bool{}
+	for _, given := range opt.Datasets {
+		ds, err := d.canonical(given, opt.Seeds[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		if seenSpec[ds] { // another spelling of a dataset already in the grid
+			continue
+		}
+		seenSpec[ds] = true
+		meta, err := d.describe(ds, opt.Seeds[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, m := range methods {
+			ms, _ := bench.Methods.Lookup(m)
+			if ms.Value.Needs.TwoModalities && len(meta.Modalities) != 2 {
+				err := fmt.Errorf("method %s is defined for two modalities; dataset %s has %d", m, ds, len(meta.Modalities))
+				if !all {
+					return nil, nil, err
+				}
+				skipped = append(skipped, err.Error())
+			}
+		}
 		for _, seed := range opt.Seeds {
-			for _, enc := range opt.Encoders {
+			for _, enc := range encoders {
 				for _, m := range methods {
-					if Incompatible(m, enc) != nil {
+					ms, _ := bench.Methods.Lookup(m)
+					if Incompatible(m, enc) != nil || (ms.Value.Needs.TwoModalities && len(meta.Modalities) != 2) {
 						continue // only reachable with --methods all
 					}
 					cells = append(cells, &bench.Cell{Method: m, MethodParams: mparams[m], Dataset: ds, Encoder: enc,
@@ -107,35 +186,119 @@ func Plan(opt Options, st *store.Store) ([]*Planned, error) {
 			}
 		}
 	}
-	plan, err := PlanCells(cells, st, opt.DataDir, opt.Force)
-	if err != nil {
-		return nil, err
+	plan, err = planCells(cells, st, d, opt.Force)
+	return plan, skipped, err
+}
+
+// PlanCells resolves explicit cells (tuning trials, presets): it canonicalises their dataset specs,
+// checks each against its dataset, describes each (dataset, seed) once and keys the cells.
+func PlanCells(cells []*bench.Cell, st *store.Store, dataDir string, force bool) ([]*Planned, error) {
+	return planCells(cells, st, newDescriber(dataDir), force)
+}
+
+func planCells(cells []*bench.Cell, st *store.Store, d *describer, force bool) ([]*Planned, error) {
+	var plan []*Planned
+	seen := map[string]bool{}
+	for _, c := range cells {
+		ds, err := d.canonical(c.Dataset, c.Seed)
+		if err != nil {
+			return nil, err
+		}
+		c.Dataset = ds
+		if err := CheckTrain(c.Train, 0); err != nil {
+			return nil, err
+		}
+		meta, err := d.describe(ds, c.Seed)
+		if err != nil {
+			return nil, err
+		}
+		if err := bench.CheckCell(c, meta.Modalities); err != nil {
+			return nil, err
+		}
+		key := c.Key(meta.SHA256)
+		if seen[key] { // the same cell twice (e.g. --methods joint,joint): train it once
+			continue
+		}
+		seen[key] = true
+		p := &Planned{Cell: c, Key: key, meta: meta}
+		if !force {
+			e, err := st.Lookup(key)
+			if err != nil {
+				return nil, err
+			}
+			switch e.State {
+			case store.Done:
+				p.Done = true
+			case store.Retry:
+				p.Note = "failed before: retried"
+			case store.Corrupt:
+				p.Note = fmt.Sprintf("unreadable record moved to %s (%v): retrained", e.Quarantined, e.Problem)
+			}
+		}
+		plan = append(plan, p)
 	}
 	return plan, nil
 }
 
-// PlanCells resolves explicit cells: it loads each (dataset, seed) once and keys the cells.
-func PlanCells(cells []*bench.Cell, st *store.Store, dataDir string, force bool) ([]*Planned, error) {
-	type dsKey struct {
-		spec string
-		seed int64
+// describer describes each (dataset, seed) once and spells each dataset spec canonically; it keeps
+// descriptions only, so planning a sweep holds at most one dataset's arrays at a time.
+type describer struct {
+	dataDir  string
+	metas    map[dataKey]*data.Meta
+	spelling map[string]string // spec as given → canonical
+}
+
+type dataKey struct {
+	spec string
+	seed int64
+}
+
+func newDescriber(dataDir string) *describer {
+	return &describer{dataDir: dataDir, metas: map[dataKey]*data.Meta{}, spelling: map[string]string{}}
+}
+
+func (d *describer) describe(spec string, seed int64) (*data.Meta, error) {
+	k := dataKey{spec, seed}
+	if m, ok := d.metas[k]; ok {
+		return m, nil
 	}
-	sets := map[dsKey]*data.Set{}
-	var plan []*Planned
-	for _, c := range cells {
-		k := dsKey{c.Dataset, c.Seed}
-		set, ok := sets[k]
-		if !ok {
-			var err error
-			if set, err = data.Load(c.Dataset, c.Seed, dataDir); err != nil {
-				return nil, err
-			}
-			sets[k] = set
+	m, err := data.Describe(spec, seed, d.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	debug.FreeOSMemory() // the arrays just described are garbage: give their memory back before the next
+	d.metas[k] = m
+	return m, nil
+}
+
+// canonical spells spec one way (data.Canonical), comparing its parameters with the defaults the bare
+// dataset name gets with the same seed. The first seed asked decides the spelling for every seed, so a
+// spec is one column.
+func (d *describer) canonical(spec string, seed int64) (string, error) {
+	if c, ok := d.spelling[spec]; ok {
+		return c, nil
+	}
+	name, params, err := data.ParseSpec(spec)
+	if err != nil {
+		return "", err
+	}
+	c := name
+	if len(params) > 0 {
+		used, err := d.describe(spec, seed)
+		if err != nil {
+			return "", err
 		}
-		key := c.Key(set.SHA256)
-		plan = append(plan, &Planned{Cell: c, Key: key, Done: !force && st.Has(key), set: set})
+		var defaults map[string]string
+		if def, err := d.describe(name, seed); err == nil {
+			defaults = def.Params
+		}
+		if c, err = data.Canonical(spec, used.Params, defaults); err != nil {
+			return "", err
+		}
+		d.metas[dataKey{c, seed}] = used
 	}
-	return plan, nil
+	d.spelling[spec] = c
+	return c, nil
 }
 
 // Incompatible says why a method cannot run on an encoder (nil when it can). With --methods all such
@@ -210,6 +373,7 @@ func Records(plan []*Planned, st *store.Store) ([]*store.Record, error) {
 // Summary counts what a sweep did.
 type Summary struct {
 	Ran, Skipped, Diverged, Failed int
+	ByOthers                       int // of Skipped: stored by another run while this one ran
 	Wall                           time.Duration
 }
 
@@ -227,9 +391,17 @@ func JobsAndThreads(jobs, threads, cells int) (int, int) {
 	return jobs, threads
 }
 
-// Run trains every planned cell that is not done and writes one record per finished cell. A cell
-// that diverges or fails is recorded with its reason and the sweep goes on; cancelling ctx stops new
-// cells and abandons running ones without writing anything for them.
+// Run trains every planned cell that is not done and writes one record per finished cell.
+//
+//   - Each (dataset, seed) is loaded when its first cell starts, shared by the concurrent cells that
+//     use it and dropped when its last cell ends.
+//   - A cell is claimed in the store before it trains, so two runs on one store never train it twice:
+//     a cell another live process is training waits until the end, then is skipped when that process
+//     stored it (or trained here if it gave up).
+//   - A cell that diverges or fails (an error or a panic: a libtorch error, out of memory, a vanished
+//     file) is recorded with a one-line reason, its stack in logs/<key>.log beside the store, and the
+//     sweep goes on.
+//   - Cancelling ctx stops new cells and abandons running ones without writing anything for them.
 func Run(ctx context.Context, plan []*Planned, opt Options, st *store.Store, log io.Writer) (Summary, error) {
 	began := time.Now()
 	var todo []*Planned
@@ -249,58 +421,253 @@ func Run(ctx context.Context, plan []*Planned, opt Options, st *store.Store, log
 	if err != nil {
 		return sum, err
 	}
-	versions := Versions()
+	if _, err := st.CleanStale(); err != nil { // temp files and claims of dead processes only
+		return sum, err
+	}
 	rep := NewReporter(log, len(todo))
 	defer rep.Close()
 	rep.Logf("running %d cells (%d already done) on %s: %d at a time, %d libtorch thread(s) each\n",
 		len(todo), sum.Skipped, torchrt.DeviceName(dev), jobs, threads)
+	for _, p := range todo {
+		if p.Note != "" {
+			rep.Logf("%s: %s\n", cellName(p.Cell), p.Note)
+		}
+	}
+	r := &runner{st: st, dev: dev, threads: threads, rep: rep, versions: Versions(), force: opt.Force,
+		sets: newSharedSets(opt.DataDir, todo)}
 	var mu sync.Mutex
+	var waiting []*Planned // claimed by another live run
+	count := func(o outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch o {
+		case ranOK:
+			sum.Ran++
+		case ranDiverged:
+			sum.Diverged++
+		case ranFailed:
+			sum.Failed++
+		case storedElsewhere:
+			sum.Skipped++
+			sum.ByOthers++
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	for _, p := range todo {
-		p := p
 		g.Go(func() error {
-			if gctx.Err() != nil {
-				return gctx.Err()
+			o, err := r.cell(gctx, p)
+			if o == claimedElsewhere {
+				mu.Lock()
+				waiting = append(waiting, p)
+				mu.Unlock()
+				return nil
 			}
-			c := *p.Cell
-			c.Train.Threads = threads
-			name := fmt.Sprintf("%s %s %s seed %d", c.Label(), c.Dataset, c.Encoder, c.Seed)
-			st.RemoveTemp(p.Key) // a write killed part-way by an earlier, crashed run
-			cr := rep.CellStarted(name, c.Train.Epochs)
-			rec, err := bench.Train(gctx, &c, p.set, dev, cr.Epoch)
-			if err != nil && gctx.Err() != nil {
-				cr.Abort()
-				return gctx.Err() // interrupted: write nothing for this cell
-			}
-			if err != nil && !errors.Is(err, bench.ErrDiverged) {
-				rec = failedRecord(&c, p.set, err)
-			}
-			rec.Key, rec.Versions = p.Key, versions
-			if rec.Finished.IsZero() {
-				rec.Finished = time.Now().UTC()
-			}
-			if werr := st.Put(rec); werr != nil {
-				cr.Abort()
-				return fmt.Errorf("%s: %w", name, werr)
-			}
-			mu.Lock()
-			switch rec.Status {
-			case store.StatusDiverged:
-				sum.Diverged++
-			case store.StatusFailed:
-				sum.Failed++
-			default:
-				sum.Ran++
-			}
-			mu.Unlock()
-			rep.CellFinished(rec, name)
-			return nil
+			count(o)
+			return err
 		})
 	}
 	err = g.Wait()
+	// Cells another run was training: wait for it, then take its record or train what it left.
+	if err == nil && len(waiting) > 0 {
+		rep.Logf("waiting for %d cell(s) another run is training\n", len(waiting))
+		for len(waiting) > 0 && err == nil {
+			var still []*Planned
+			for _, p := range waiting {
+				o, cerr := r.cell(ctx, p)
+				if cerr != nil {
+					err = cerr
+					break
+				}
+				if o == claimedElsewhere {
+					still = append(still, p)
+				} else {
+					count(o)
+				}
+			}
+			waiting = still
+			if len(waiting) > 0 && err == nil {
+				select {
+				case <-ctx.Done():
+					err = ctx.Err()
+				case <-time.After(claimPoll):
+				}
+			}
+		}
+	}
 	sum.Wall = time.Since(began)
 	return sum, err
+}
+
+// claimPoll is how often a run looks again at cells another run is training.
+var claimPoll = time.Second
+
+type outcome int
+
+const (
+	ranOK outcome = iota
+	ranDiverged
+	ranFailed
+	claimedElsewhere // another live run holds the cell's claim
+	storedElsewhere  // another run stored the cell's result meanwhile
+)
+
+type runner struct {
+	st       *store.Store
+	dev      gotch.Device
+	threads  int
+	rep      Reporter
+	versions store.Versions
+	force    bool
+	sets     *sharedSets
+}
+
+func cellName(c *bench.Cell) string {
+	return fmt.Sprintf("%s %s %s seed %d", c.Label(), c.Dataset, c.Encoder, c.Seed)
+}
+
+// cell claims, trains and stores one cell. An error is returned only when the sweep must stop
+// (interrupted, or the store cannot be written); everything else a cell does ends as its record.
+func (r *runner) cell(ctx context.Context, p *Planned) (outcome, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	release, holder, err := r.st.Claim(p.Key)
+	if err != nil {
+		return 0, err
+	}
+	if holder != nil {
+		p.claimWaited = true
+		return claimedElsewhere, nil
+	}
+	defer release()
+	if !r.force || p.claimWaited {
+		// Another run may have stored it since planning (or while we waited for its claim).
+		if e, err := r.st.Lookup(p.Key); err == nil && e.State == store.Done {
+			r.sets.release(p)
+			return storedElsewhere, nil
+		}
+	}
+	c := *p.Cell
+	c.Train.Threads = r.threads
+	name := cellName(&c)
+	cr := r.rep.CellStarted(name, c.Train.Epochs)
+	rec, err := r.train(ctx, &c, p, cr)
+	if err != nil && ctx.Err() != nil {
+		cr.Abort()
+		return 0, ctx.Err() // interrupted: write nothing for this cell
+	}
+	if err != nil && !errors.Is(err, bench.ErrDiverged) {
+		rec = c.NewRecord(p.meta)
+		rec.Status, rec.Reason = store.StatusFailed, oneLine(err.Error())
+		var pe *bench.PanicError
+		if errors.As(err, &pe) {
+			if path, lerr := r.st.WriteLog(p.Key, fmt.Sprintf("%s\n%v\n\n%s", name, pe.Value, pe.Stack)); lerr == nil {
+				rec.Reason += " (stack in " + path + ")"
+			}
+		}
+	}
+	rec.Key, rec.Versions = p.Key, r.versions
+	if rec.Finished.IsZero() {
+		rec.Finished = time.Now().UTC()
+	}
+	if werr := r.st.Put(rec); werr != nil {
+		cr.Abort()
+		return 0, fmt.Errorf("%s: %w", name, werr)
+	}
+	r.rep.CellFinished(rec, name)
+	switch rec.Status {
+	case store.StatusDiverged:
+		return ranDiverged, nil
+	case store.StatusFailed:
+		return ranFailed, nil
+	}
+	return ranOK, nil
+}
+
+// train loads the cell's dataset (shared with the other cells of the same dataset and seed) and
+// trains the cell.
+func (r *runner) train(ctx context.Context, c *bench.Cell, p *Planned, cr CellReporter) (*store.Record, error) {
+	set, err := r.sets.acquire(p)
+	defer r.sets.release(p)
+	if err != nil {
+		return nil, err
+	}
+	if set.SHA256 != p.meta.SHA256 {
+		return nil, fmt.Errorf("dataset %s (seed %d) changed since the plan was made (SHA-256 %.12s…, planned %.12s…)",
+			c.Dataset, c.Seed, set.SHA256, p.meta.SHA256)
+	}
+	return bench.Train(ctx, c, set, r.dev, cr.Epoch)
+}
+
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	return s
+}
+
+// loadDataset loads the datasets of a run; a variable so tests can count and watch the loads.
+var loadDataset = data.Load
+
+// sharedSets loads a (dataset, seed) when its first cell starts, shares it between concurrent cells
+// and drops it when its last planned cell has released it.
+type sharedSets struct {
+	dataDir string
+	load    func(spec string, seed int64, dataDir string) (*data.Set, error) // data.Load; tests count calls
+	mu      sync.Mutex
+	sets    map[dataKey]*sharedSet
+}
+
+type sharedSet struct {
+	refs  int // cells of the plan that have not released it yet
+	ready chan struct{}
+	set   *data.Set
+	err   error
+}
+
+func newSharedSets(dataDir string, todo []*Planned) *sharedSets {
+	s := &sharedSets{dataDir: dataDir, load: loadDataset, sets: map[dataKey]*sharedSet{}}
+	for _, p := range todo {
+		k := dataKey{p.Cell.Dataset, p.Cell.Seed}
+		if s.sets[k] == nil {
+			s.sets[k] = &sharedSet{}
+		}
+		s.sets[k].refs++
+	}
+	return s
+}
+
+func (s *sharedSets) acquire(p *Planned) (*data.Set, error) {
+	k := dataKey{p.Cell.Dataset, p.Cell.Seed}
+	s.mu.Lock()
+	e := s.sets[k]
+	if e.ready == nil { // first user loads; the others wait for it
+		e.ready = make(chan struct{})
+		s.mu.Unlock()
+		e.set, e.err = s.load(k.spec, k.seed, s.dataDir)
+		close(e.ready)
+	} else {
+		s.mu.Unlock()
+		<-e.ready
+	}
+	return e.set, e.err
+}
+
+// release is called once per planned cell, whether it trained or not.
+func (s *sharedSets) release(p *Planned) {
+	if p.released {
+		return
+	}
+	p.released = true
+	k := dataKey{p.Cell.Dataset, p.Cell.Seed}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.sets[k]
+	if e.refs--; e.refs == 0 {
+		e.set = nil // the last cell of this dataset and seed is done: let it go
+		delete(s.sets, k)
+	}
 }
 
 func statusWord(r *store.Record) string {
@@ -308,10 +675,4 @@ func statusWord(r *store.Record) string {
 		return "ok"
 	}
 	return r.Status + " (" + r.Reason + ")"
-}
-
-func failedRecord(c *bench.Cell, set *data.Set, err error) *store.Record {
-	r := c.NewRecord(set)
-	r.Status, r.Reason = store.StatusFailed, err.Error()
-	return r
 }

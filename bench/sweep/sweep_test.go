@@ -70,7 +70,7 @@ func TestStagedMethodsNeedStagedEncoders(t *testing.T) {
 	opt := Options{Methods: []string{"sweep-test-staged"}, Datasets: []string{"x"}, Encoders: []string{"sweep-test-flat"},
 		Seeds: []int64{1}, Train: store.TrainConfig{Epochs: 1, BatchSize: 1, LR: 1}}
 	st, _ := store.Open(t.TempDir())
-	if _, err := Plan(opt, st); err == nil || !strings.Contains(err.Error(), "does not expose stages") {
+	if _, _, err := Plan(opt, st); err == nil || !strings.Contains(err.Error(), "does not expose stages") {
 		t.Fatalf("Plan accepted a staged method on a flat encoder: %v", err)
 	}
 }

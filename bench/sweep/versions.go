@@ -1,9 +1,8 @@
 package sweep
 
 import (
-	"os/exec"
 	"runtime"
-	"strings"
+	"runtime/debug"
 	"sync"
 
 	"github.com/mmfusion/bench/bench"
@@ -11,17 +10,37 @@ import (
 	"github.com/mmfusion/bench/bench/torchrt"
 )
 
+// gitCommit is the commit this binary was built from (Go stamps it into the build with
+// -buildvcs, the default inside a git checkout), "-dirty" when the tree had changes, "unknown" when
+// built outside git. The working directory at run time says nothing about the binary.
 var gitCommit = sync.OnceValue(func() string {
-	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
-	if err != nil {
-		return ""
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
 	}
-	commit := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-		commit += "-dirty"
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
 	}
-	return commit
+	if rev == "" {
+		return "unknown"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if modified == "true" {
+		rev += "-dirty"
+	}
+	return rev
 })
+
+// GitCommit is the commit of this build (see gitCommit), for records and `bench version`.
+func GitCommit() string { return gitCommit() }
 
 // Versions identifies this build for the records.
 func Versions() store.Versions {

@@ -130,18 +130,12 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	plan, err := sweep.Plan(opt, st)
+	plan, skipped, err := sweep.Plan(opt, st)
 	if err != nil {
 		return usageError{err}
 	}
-	if *methods == "all" {
-		for _, m := range sweep.ExpandMethods(opt.Methods) {
-			for _, e := range opt.Encoders {
-				if err := sweep.Incompatible(m, e); err != nil {
-					fmt.Fprintf(os.Stderr, "bench: skipping: %v\n", err)
-				}
-			}
-		}
+	for _, why := range skipped {
+		fmt.Fprintf(os.Stderr, "bench: skipping: %s\n", why)
 	}
 	if *preset != "" {
 		if plan, err = applyPresets(plan, *preset, st, opt); err != nil {
@@ -161,8 +155,12 @@ func cmdRun(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sum, runErr := sweep.Run(ctx, plan, opt, st, os.Stderr)
-	fmt.Fprintf(os.Stderr, "done: %d trained, %d skipped (already in %s), %d diverged, %d failed, in %s\n",
-		sum.Ran, sum.Skipped, *results, sum.Diverged, sum.Failed, sum.Wall.Round(1e8))
+	others := ""
+	if sum.ByOthers > 0 {
+		others = fmt.Sprintf(", %d of them stored by another run meanwhile", sum.ByOthers)
+	}
+	fmt.Fprintf(os.Stderr, "done: %d trained, %d skipped (already in %s%s), %d diverged, %d failed, in %s\n",
+		sum.Ran, sum.Skipped, *results, others, sum.Diverged, sum.Failed, sum.Wall.Round(1e8))
 	if runErr != nil {
 		return interrupted(ctx, runErr, *results)
 	}
@@ -170,7 +168,13 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	return reports.Leaderboard(os.Stdout, recs)
+	if err := reports.Leaderboard(os.Stdout, recs); err != nil {
+		return err
+	}
+	if sum.Failed > 0 {
+		return fmt.Errorf("%d cell(s) failed (their records say why; a rerun retries them)", sum.Failed)
+	}
+	return nil
 }
 
 func printPlan(plan []*sweep.Planned, results string) error {

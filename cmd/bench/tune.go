@@ -68,7 +68,7 @@ func cmdTune(args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := sweep.Plan(check, st); err != nil {
+	if _, _, err := sweep.Plan(check, st); err != nil {
 		return usageError{err}
 	}
 	if _, err := tune.TrialCells(o); err != nil {

@@ -6,6 +6,7 @@ import (
 	"runtime"
 
 	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/sweep"
 	"github.com/mmfusion/bench/bench/torchrt"
 )
 
@@ -20,6 +21,7 @@ func cmdVersion(args []string) error {
 		return usageError{err}
 	}
 	fmt.Printf("bench     %s\n", bench.Version)
+	fmt.Printf("commit    %s\n", sweep.GitCommit())
 	fmt.Printf("go        %s\n", runtime.Version())
 	fmt.Printf("gotch     %s\n", torchrt.GotchVersion())
 	fmt.Printf("libtorch  %s (%s)\n", torchrt.LibtorchVersion(), torchrt.LibtorchPath())
