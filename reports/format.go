@@ -61,6 +61,9 @@ func (t *Table) cellText(c Cell, s style) string {
 	if c.Failed > 0 {
 		notes = append(notes, fmt.Sprintf("%d failed", c.Failed))
 	}
+	if c.WithoutMetric > 0 {
+		notes = append(notes, fmt.Sprintf("%d without %s", c.WithoutMetric, t.Metric.Short()))
+	}
 	if len(notes) > 0 {
 		v += " (" + strings.Join(notes, "; ") + ")"
 	}
@@ -118,7 +121,8 @@ func (t *Table) caption(s style) string {
 	return b.String()
 }
 
-// notes lists what the caption cannot hold: excluded records, duplicates and warnings.
+// notes lists what the caption cannot hold: excluded records, records without the metric,
+// duplicates and warnings.
 func (t *Table) notes(s style) []string {
 	var out []string
 	for i, e := range t.Excluded {
@@ -132,6 +136,7 @@ func (t *Table) notes(s style) []string {
 		}
 		out = append(out, line+".")
 	}
+	out = append(out, t.withoutMetricNotes(s)...)
 	for i, d := range t.Duplicates {
 		if i == maxNotes {
 			out = append(out, fmt.Sprintf("... and %d more duplicated cells.", len(t.Duplicates)-maxNotes))
@@ -144,6 +149,39 @@ func (t *Table) notes(s style) []string {
 		out = append(out, "Warning: "+s.esc(w)+".")
 	}
 	return out
+}
+
+// withoutMetricNotes says how many "ok" records were left out for lacking the metric, and where:
+// "2 records without test acc excluded: ensemble on d (seeds 1, 2)."
+func (t *Table) withoutMetricNotes(s style) []string {
+	if len(t.WithoutMetric) == 0 {
+		return nil
+	}
+	var parts []string
+	more := 0
+	for i := 0; i < len(t.WithoutMetric); {
+		e := t.WithoutMetric[i]
+		var seeds []string
+		j := i
+		for ; j < len(t.WithoutMetric); j++ {
+			f := t.WithoutMetric[j]
+			if f.Label != e.Label || f.Dataset != e.Dataset || f.Encoder != e.Encoder {
+				break
+			}
+			seeds = append(seeds, strconv.FormatInt(f.Seed, 10))
+		}
+		if len(parts) == maxNotes {
+			more++
+		} else {
+			parts = append(parts, fmt.Sprintf("%s on %s (%s %s)", s.esc(e.Label), s.esc(t.Title(Column{e.Dataset, e.Encoder})),
+				pluralWord(len(seeds), "seed"), strings.Join(seeds, ", ")))
+		}
+		i = j
+	}
+	if more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more cells", more))
+	}
+	return []string{fmt.Sprintf("%s without %s excluded: %s.", plural(len(t.WithoutMetric), "record"), s.esc(t.Metric.Short()), strings.Join(parts, "; "))}
 }
 
 func plural(n int, word string) string {

@@ -37,14 +37,29 @@ func (m Metric) Title() string {
 	return string(m)
 }
 
-func (m Metric) value(r *store.Record) float64 {
+// Short is the metric's name in notes, e.g. "2 records without test acc excluded".
+func (m Metric) Short() string {
+	switch m {
+	case MetricAcc:
+		return "test acc"
+	case MetricMacroF1:
+		return "test macro-F1"
+	case MetricValAcc:
+		return "val acc"
+	}
+	return string(m)
+}
+
+// value is the record's value of the metric; ok is false when the record lacks it (the field, or
+// its split, was absent or null in the file).
+func (m Metric) value(r *store.Record) (v float64, ok bool) {
 	switch m {
 	case MetricMacroF1:
-		return r.Test.MacroF1
+		return r.Test.MacroF1, r.Test.Has("macro_f1")
 	case MetricValAcc:
-		return r.Val.Acc
+		return r.Val.Acc, r.Val.Has("acc")
 	}
-	return r.Test.Acc
+	return r.Test.Acc, r.Test.Has("acc")
 }
 
 // Options control Build.
@@ -55,8 +70,9 @@ type Options struct {
 	Decimals int
 	// Alpha is the significance level of the "tied with the best" test; 0 means 0.05.
 	Alpha float64
-	// RowOrder lists labels to show first, in this order; the remaining labels follow
-	// alphabetically. Labels listed here but absent from the records are ignored.
+	// RowOrder lists labels to show first, in this order; the remaining rows follow by label, then
+	// configuration. A listed label is a row's label or a method label (all its configurations).
+	// Labels listed here but absent from the records are ignored.
 	RowOrder []string
 }
 
@@ -75,8 +91,9 @@ type Cell struct {
 	Mean   float64 // NaN when N = 0
 	Std    float64 // sample std; NaN when N < 2
 
-	Diverged int // records of this cell excluded as diverged
-	Failed   int // records of this cell excluded as failed
+	Diverged      int // records of this cell excluded as diverged
+	Failed        int // records of this cell excluded as failed
+	WithoutMetric int // "ok" records of this cell excluded because they lack the metric (absent or null)
 
 	// Set by Build after grouping (see annotate.go).
 	Place  int   // 1: best mean of its column (bold); 2: second (underlined); 0 otherwise
@@ -85,14 +102,20 @@ type Cell struct {
 	Test   TTest // the test against the best (best − this), when Tested
 }
 
-// Row is one method label.
+// Row is one configuration of one method label: records with the same label but another training
+// configuration or other method hyper-parameters (see Config) are another row.
 type Row struct {
-	Label   string
-	Cells   []Cell  // aligned with Table.Columns
-	AvgRank float64 // mean rank over the columns (1 = best); NaN when not defined
+	// Label is what tables show: MethodLabel, plus, when the records of that method label have
+	// several configurations, the settings that differ among them, e.g. "joint [epochs=5]".
+	Label       string
+	MethodLabel string // the records' label: the method plus its non-default hyper-parameters
+	Config      Config
+	Cells       []Cell  // aligned with Table.Columns
+	AvgRank     float64 // mean rank over the columns (1 = best); NaN when not defined
 }
 
-// Excluded is a record that did not count because its status was not "ok".
+// Excluded is a record that did not count because its status was not "ok" (Table.Excluded), or
+// because it lacked the metric (Table.WithoutMetric).
 type Excluded struct {
 	Label   string `json:"label"`
 	Dataset string `json:"dataset"`
@@ -103,7 +126,7 @@ type Excluded struct {
 	Key     string `json:"key"`
 }
 
-// Duplicate records that two or more records had the same (label, dataset, encoder, seed); the
+// Duplicate records that two or more records had the same (row, dataset, encoder, seed); the
 // newest by Finished was kept.
 type Duplicate struct {
 	Label, Dataset, Encoder string
@@ -112,8 +135,8 @@ type Duplicate struct {
 	Dropped                 []string // keys of the older records
 }
 
-// Table is the grouped, annotated result of Build: rows are method labels, columns are
-// (dataset, encoder) pairs, cells are a metric over seeds.
+// Table is the grouped, annotated result of Build: rows are configurations of method labels,
+// columns are (dataset, encoder) pairs, cells are a metric over seeds.
 type Table struct {
 	Metric   Metric
 	Decimals int
@@ -126,10 +149,12 @@ type Table struct {
 	MaxN  int     // largest seed count of any cell; captions state it, cells with another n show theirs
 	Seeds []int64 // every seed of a counted record, ascending
 
-	Excluded   []Excluded  // diverged / failed records, in key order
-	Duplicates []Duplicate // (label, dataset, encoder, seed) groups with more than one record
-	Selections []string    // model-selection protocols of the counted records, sorted
-	Tuning     []string    // how the "(tuned)" rows were chosen
+	Excluded []Excluded // diverged / failed records, in key order
+	// WithoutMetric lists the "ok" records that lack the metric, in row, column and seed order.
+	WithoutMetric []Excluded
+	Duplicates    []Duplicate // (row, dataset, encoder, seed) groups with more than one record
+	Selections    []string    // model-selection protocols of the counted records, sorted
+	Tuning        []string    // how the "(tuned)" rows were chosen
 	// Extra rows under the methods: per-column facts that are not method results, such as each
 	// dataset's interaction composition (`bench report --interactions`). Set by the caller.
 	Extra    []ExtraRow
@@ -147,13 +172,15 @@ func (t *Table) Title(c Column) string {
 // HasRankColumn reports whether renderers show the average-rank column (more than one column).
 func (t *Table) HasRankColumn() bool { return len(t.Columns) > 1 }
 
-type cellKey struct {
-	label, dataset, encoder string
+// rowKey identifies a row: the records' label and configuration.
+type rowKey struct {
+	label, config string
 }
 
 type seedKey struct {
-	cellKey
-	seed int64
+	row              int // index of the row in label and configuration order
+	dataset, encoder string
+	seed             int64
 }
 
 // label is the row label of a record; records written before labels existed fall back to the method.
@@ -170,12 +197,15 @@ type ExtraRow struct {
 	Cells map[Column]string
 }
 
-// Build groups records into a Table. Only records with status "ok" contribute values; diverged
-// and failed ones are counted per cell and listed in Table.Excluded. When several records share
-// (label, dataset, encoder, seed), the newest by Finished is kept (ties broken by the larger key)
-// and the others are listed in Table.Duplicates; this happens before the status filter, so a
-// successful rerun supersedes an earlier failure. Every label and column seen in any record gets
-// a row or column, so a method that never finished a seed still shows up, as "—".
+// Build groups records into a Table. Rows are (label, configuration) pairs (see Config), so
+// records trained with other settings never share a row. Only records with status "ok" that have
+// the metric contribute values; diverged and failed ones are counted per cell and listed in
+// Table.Excluded, and those lacking the metric (absent or null in the file) are counted per cell
+// and listed in Table.WithoutMetric. When several records share (row, dataset, encoder, seed), the
+// newest by Finished is kept (ties broken by the larger key) and the others are listed in
+// Table.Duplicates; this happens before the status filter, so a successful rerun supersedes an
+// earlier failure. Every row and column seen in any record gets a row or column, so a method that
+// never finished a seed still shows up, as "—".
 func Build(records []*store.Record, opt Options) (*Table, error) {
 	if opt.Metric == "" {
 		opt.Metric = MetricAcc
@@ -195,23 +225,24 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 	if !(opt.Alpha > 0 && opt.Alpha < 1) {
 		return nil, fmt.Errorf("reports: alpha %v out of range (0, 1)", opt.Alpha)
 	}
+	for i, r := range records {
+		if r == nil {
+			return nil, fmt.Errorf("reports: record %d is nil", i)
+		}
+	}
 	// Tuning trials are scored on validation only and have no test metrics: they are never tabulated.
 	records = slices.DeleteFunc(slices.Clone(records), func(r *store.Record) bool { return r.Trial > 0 })
 	if len(records) == 0 {
 		return nil, fmt.Errorf("reports: no records to tabulate")
 	}
 
-	latest, dups, err := dedup(records)
-	if err != nil {
-		return nil, err
-	}
+	rows, rowOf := configRows(records)
+	latest, dups := dedup(records, rows, rowOf)
 	t := &Table{Metric: opt.Metric, Decimals: opt.Decimals, Alpha: opt.Alpha, Duplicates: dups}
 
-	labels := map[string]bool{}
 	columns := map[Column]bool{}
 	encoders := map[string]bool{}
 	for _, r := range latest {
-		labels[label(r)] = true
 		columns[Column{r.Dataset, r.Encoder}] = true
 		encoders[r.Encoder] = true
 	}
@@ -226,21 +257,25 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 	for i, c := range t.Columns {
 		colIndex[c] = i
 	}
-	order := rowOrder(labels, opt.RowOrder)
-	rowIndex := map[string]int{}
-	for i, l := range order {
-		rowIndex[l] = i
-		t.Rows = append(t.Rows, Row{Label: l, Cells: make([]Cell, len(t.Columns)), AvgRank: math.NaN()})
+	order := rowOrder(rows, opt.RowOrder)
+	rowIndex := make([]int, len(rows)) // position in rows → position in t.Rows
+	for i, k := range order {
+		rowIndex[k] = i
+		r := rows[k]
+		t.Rows = append(t.Rows, Row{Label: r.Label, MethodLabel: r.MethodLabel, Config: r.Config,
+			Cells: make([]Cell, len(t.Columns)), AvgRank: math.NaN()})
 	}
 
 	seeds := map[int64]bool{}
 	selections := map[string]bool{}
-	trains := map[store.TrainConfig]bool{}
+	trains := map[store.TrainConfig]*trainUse{} // training configurations of the counted default (not tuned) records
 	checksums := make([]map[int64]map[string]bool, len(t.Columns))
 	tunings := map[store.Tuning]bool{}
 	tunedTrains := map[store.TrainConfig]bool{}
-	for _, r := range latest { // latest is in (label, dataset, encoder, seed) order
-		cell := &t.Rows[rowIndex[label(r)]].Cells[colIndex[Column{r.Dataset, r.Encoder}]]
+	var withoutPos []int       // position in t.Rows of each entry of t.WithoutMetric
+	for _, r := range latest { // latest is in (row, dataset, encoder, seed) order
+		row := &t.Rows[rowIndex[rowOf[r]]]
+		cell := &row.Cells[colIndex[Column{r.Dataset, r.Encoder}]]
 		switch r.Status {
 		case store.StatusOK:
 		case store.StatusDiverged, store.StatusFailed:
@@ -249,12 +284,18 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 			} else {
 				cell.Failed++
 			}
-			t.Excluded = append(t.Excluded, Excluded{label(r), r.Dataset, r.Encoder, r.Seed, r.Status, r.Reason, r.Key})
+			t.Excluded = append(t.Excluded, Excluded{row.Label, r.Dataset, r.Encoder, r.Seed, r.Status, r.Reason, r.Key})
 			continue
 		default:
 			return nil, fmt.Errorf("reports: record %s: field status has unknown value %q", r.Key, r.Status)
 		}
-		v := opt.Metric.value(r)
+		v, ok := opt.Metric.value(r)
+		if !ok {
+			cell.WithoutMetric++
+			t.WithoutMetric = append(t.WithoutMetric, Excluded{row.Label, r.Dataset, r.Encoder, r.Seed, r.Status, "no " + opt.Metric.Short(), r.Key})
+			withoutPos = append(withoutPos, rowIndex[rowOf[r]])
+			continue
+		}
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("reports: record %s: status ok but %s is %v", r.Key, opt.Metric, v)
 		}
@@ -271,7 +312,10 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 			tc.LR, tc.BatchSize = 0, 0
 			tunedTrains[tc] = true
 		} else {
-			trains[tc] = true
+			if trains[tc] == nil {
+				trains[tc] = &trainUse{cfg: configOf(r), rows: map[int]bool{}}
+			}
+			trains[tc].rows[rowIndex[rowOf[r]]] = true
 		}
 		// Generated datasets differ by seed by design; methods compared on one seed must see the same data.
 		j := colIndex[Column{r.Dataset, r.Encoder}]
@@ -282,6 +326,20 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 			checksums[j][r.Seed] = map[string]bool{}
 		}
 		checksums[j][r.Seed][r.DatasetSHA256] = true
+	}
+	// latest is in row order, which RowOrder may change: list the records without the metric in
+	// display order (stable: column and seed order within a row).
+	perm := make([]int, len(withoutPos))
+	for i := range perm {
+		perm[i] = i
+	}
+	slices.SortStableFunc(perm, func(a, b int) int { return cmp.Compare(withoutPos[a], withoutPos[b]) })
+	if len(perm) > 0 {
+		sorted := make([]Excluded, len(perm))
+		for i, p := range perm {
+			sorted[i] = t.WithoutMetric[p]
+		}
+		t.WithoutMetric = sorted
 	}
 	slices.SortFunc(t.Excluded, func(a, b Excluded) int { return cmp.Compare(a.Key, b.Key) })
 	for s := range seeds {
@@ -298,13 +356,20 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 		t.Warnings = append(t.Warnings, "records use different model-selection protocols: "+strings.Join(t.Selections, ", "))
 	}
 	if len(trains) > 1 {
-		t.Warnings = append(t.Warnings, fmt.Sprintf("records use %d different training configurations", len(trains)))
+		t.Warnings = append(t.Warnings, t.trainingWarning(trains))
 	}
+	// Tuned rows may differ from default rows in what bench tune searched, not in the rest. (Default
+	// rows that differ among themselves are the warning above, not this one.)
+	defaults := map[store.TrainConfig]bool{}
 	for tc := range trains {
 		tc.LR, tc.BatchSize = 0, 0
-		tunedTrains[tc] = true
+		defaults[tc] = true
 	}
-	if len(tunedTrains) > 1 {
+	mixed := len(tunedTrains) > 1
+	for tc := range tunedTrains {
+		mixed = mixed || len(defaults) > 0 && !defaults[tc]
+	}
+	if mixed {
 		t.Warnings = append(t.Warnings, "tuned and default rows differ in epochs, optimiser, momentum or weight decay")
 	}
 	for tu := range tunings {
@@ -333,23 +398,102 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 	return t, nil
 }
 
-// dedup keeps the newest record of each (label, dataset, encoder, seed) and returns the kept
-// records sorted by that key, with the groups that had more than one record.
-func dedup(records []*store.Record) ([]*store.Record, []Duplicate, error) {
-	groups := map[seedKey][]*store.Record{}
-	for i, r := range records {
-		if r == nil {
-			return nil, nil, fmt.Errorf("reports: record %d is nil", i)
+// trainUse is one training configuration of counted records and the rows (indices into Table.Rows)
+// that use it.
+type trainUse struct {
+	cfg  Config
+	rows map[int]bool
+}
+
+// trainingWarning says that rows were trained differently, and how: rows of one method label show
+// their differences in the label, but different methods with one configuration each do not.
+// "records use 2 different training configurations (epochs=5: joint; epochs=30: ensemble, ogm)".
+func (t *Table) trainingWarning(trains map[store.TrainConfig]*trainUse) string {
+	uses := slices.Collect(maps.Values(trains))
+	cfgs := make([]*Config, len(uses))
+	for i, u := range uses {
+		u.cfg.MethodParams = nil // the settings of training only
+		cfgs[i] = &u.cfg
+	}
+	names := settingNames(cfgs)
+	slices.SortFunc(uses, func(a, b *trainUse) int { return compareConfigs(&a.cfg, &b.cfg, names) })
+	for i, u := range uses {
+		cfgs[i] = &u.cfg
+	}
+	var parts []string
+	for i, suffix := range configSuffixes(cfgs) {
+		var labels []string
+		for _, j := range slices.Sorted(maps.Keys(uses[i].rows)) {
+			labels = append(labels, t.Rows[j].Label)
 		}
-		k := seedKey{cellKey{label(r), r.Dataset, r.Encoder}, r.Seed}
+		if len(labels) > 5 {
+			labels = append(labels[:5], fmt.Sprintf("%d more", len(labels)-5))
+		}
+		settings := strings.TrimSuffix(strings.TrimPrefix(suffix, " ["), "]")
+		parts = append(parts, settings+": "+strings.Join(labels, ", "))
+	}
+	return fmt.Sprintf("records use %d different training configurations (%s)", len(trains), strings.Join(parts, "; "))
+}
+
+// configRows finds the rows of records: one per (label, configuration), sorted by label and then
+// configuration, each labelled with the settings that differ among the rows of its label. rowOf
+// maps each record to its row's index.
+func configRows(records []*store.Record) (rows []Row, rowOf map[*store.Record]int) {
+	byKey := map[rowKey]int{}
+	keyOf := make(map[*store.Record]rowKey, len(records))
+	for _, r := range records {
+		cfg := configOf(r)
+		k := rowKey{label(r), cfg.key()}
+		keyOf[r] = k
+		if _, ok := byKey[k]; !ok {
+			byKey[k] = len(rows)
+			rows = append(rows, Row{MethodLabel: k.label, Config: cfg})
+		}
+	}
+	cfgs := make([]*Config, len(rows))
+	for i := range rows {
+		cfgs[i] = &rows[i].Config
+	}
+	names := settingNames(cfgs)
+	slices.SortFunc(rows, func(a, b Row) int {
+		return cmp.Or(cmp.Compare(a.MethodLabel, b.MethodLabel), compareConfigs(&a.Config, &b.Config, names))
+	})
+	for i := 0; i < len(rows); {
+		j := i
+		for j < len(rows) && rows[j].MethodLabel == rows[i].MethodLabel {
+			j++
+		}
+		same := make([]*Config, 0, j-i)
+		for k := i; k < j; k++ {
+			same = append(same, &rows[k].Config)
+		}
+		for k, suffix := range configSuffixes(same) {
+			rows[i+k].Label = rows[i+k].MethodLabel + suffix
+		}
+		i = j
+	}
+	index := map[rowKey]int{}
+	for i := range rows {
+		index[rowKey{rows[i].MethodLabel, rows[i].Config.key()}] = i
+	}
+	rowOf = make(map[*store.Record]int, len(records))
+	for r, k := range keyOf {
+		rowOf[r] = index[k]
+	}
+	return rows, rowOf
+}
+
+// dedup keeps the newest record of each (row, dataset, encoder, seed) and returns the kept
+// records sorted by that key, with the groups that had more than one record.
+func dedup(records []*store.Record, rows []Row, rowOf map[*store.Record]int) ([]*store.Record, []Duplicate) {
+	groups := map[seedKey][]*store.Record{}
+	for _, r := range records {
+		k := seedKey{rowOf[r], r.Dataset, r.Encoder, r.Seed}
 		groups[k] = append(groups[k], r)
 	}
-	keys := make([]seedKey, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
+	keys := slices.Collect(maps.Keys(groups))
 	slices.SortFunc(keys, func(a, b seedKey) int {
-		return cmp.Or(cmp.Compare(a.label, b.label), cmp.Compare(a.dataset, b.dataset),
+		return cmp.Or(cmp.Compare(a.row, b.row), cmp.Compare(a.dataset, b.dataset),
 			cmp.Compare(a.encoder, b.encoder), cmp.Compare(a.seed, b.seed))
 	})
 	var kept []*store.Record
@@ -362,33 +506,35 @@ func dedup(records []*store.Record) ([]*store.Record, []Duplicate, error) {
 		})
 		kept = append(kept, g[0])
 		if len(g) > 1 {
-			d := Duplicate{Label: k.label, Dataset: k.dataset, Encoder: k.encoder, Seed: k.seed, Kept: g[0].Key}
+			d := Duplicate{Label: rows[k.row].Label, Dataset: k.dataset, Encoder: k.encoder, Seed: k.seed, Kept: g[0].Key}
 			for _, r := range g[1:] {
 				d.Dropped = append(d.Dropped, r.Key)
 			}
 			dups = append(dups, d)
 		}
 	}
-	return kept, dups, nil
+	return kept, dups
 }
 
-func rowOrder(labels map[string]bool, first []string) []string {
-	var order []string
-	seen := map[string]bool{}
+// rowOrder returns the indices of rows in display order: those whose label or method label is in
+// first, in that order, then the rest in their (label, configuration) order.
+func rowOrder(rows []Row, first []string) []int {
+	var order []int
+	seen := make([]bool, len(rows))
 	for _, l := range first {
-		if labels[l] && !seen[l] {
-			order = append(order, l)
-			seen[l] = true
+		for i, r := range rows {
+			if !seen[i] && (r.Label == l || r.MethodLabel == l) {
+				order = append(order, i)
+				seen[i] = true
+			}
 		}
 	}
-	var rest []string
-	for l := range labels {
-		if !seen[l] {
-			rest = append(rest, l)
+	for i := range rows {
+		if !seen[i] {
+			order = append(order, i)
 		}
 	}
-	slices.Sort(rest)
-	return append(order, rest...)
+	return order
 }
 
 func joinMetrics() string {

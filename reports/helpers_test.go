@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"testing"
@@ -88,4 +89,40 @@ func near(a, b, tol float64) bool {
 		return a == b
 	}
 	return math.Abs(a-b) <= tol
+}
+
+// without makes the record read as if its file lacked a metric: without("test") drops the whole
+// test object, without("test", "acc") writes "acc": null. It goes through the store's decoder, the
+// path every stored record takes.
+func without(split string, field ...string) func(*store.Record) {
+	return func(r *store.Record) {
+		b, err := json.Marshal(r)
+		if err != nil {
+			panic(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			panic(err)
+		}
+		if len(field) == 0 {
+			delete(m, split)
+		} else {
+			for _, f := range field {
+				m[split].(map[string]any)[f] = nil
+			}
+		}
+		if b, err = json.Marshal(m); err != nil {
+			panic(err)
+		}
+		d, err := store.Decode(b, r.Key+".json")
+		if err != nil {
+			panic(err)
+		}
+		*r = *d
+	}
+}
+
+// train sets the training configuration fields of a record.
+func train(f func(*store.TrainConfig)) func(*store.Record) {
+	return func(r *store.Record) { f(&r.Train) }
 }

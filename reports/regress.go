@@ -1,10 +1,12 @@
 package reports
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -23,12 +25,13 @@ var DefaultTolerance = Tolerance{Abs: 0.005, K: 2}
 // Status of one group in a comparison.
 type Status string
 
-// Statuses of a Diff. Only StatusRegressed and StatusMissing fail a comparison.
+// Statuses of a Diff. StatusRegressed, StatusMissing and StatusAmbiguous fail a comparison.
 const (
 	StatusPass      Status = "pass"               // within tolerance (either direction)
 	StatusImproved  Status = "improved"           // rose by more than the threshold
 	StatusRegressed Status = "REGRESSED"          // dropped by more than the threshold
 	StatusMissing   Status = "missing in current" // in the baseline, not in the current run
+	StatusAmbiguous Status = "ambiguous"          // a group without configuration, and several in the current run
 	StatusNew       Status = "new"                // in the current run only (informational)
 )
 
@@ -36,19 +39,23 @@ const (
 // Delta, SE and Threshold are NaN then.
 type Diff struct {
 	Label, Dataset, Encoder string
-	Base, Cur               *Group
-	Delta                   float64 // Cur.Mean − Base.Mean
-	SE                      float64 // pooled standard error sqrt(s₁²/n₁ + s₂²/n₂)
-	Threshold               float64 // max(Tol.Abs, Tol.K · SE): the largest drop that passes
-	Status                  Status
+	// Title is Label plus the configuration settings that differ among the comparison's groups of
+	// that label ("joint [epochs=5]"); Label alone when it has one configuration.
+	Title     string
+	Config    *Config // the baseline group's, else the current one's; nil for an unmatched group of a version 1 baseline
+	Base, Cur *Group
+	Delta     float64 // Cur.Mean − Base.Mean
+	SE        float64 // pooled standard error sqrt(s₁²/n₁ + s₂²/n₂)
+	Threshold float64 // max(Tol.Abs, Tol.K · SE): the largest drop that passes
+	Status    Status
 }
 
 // DiffTable is the outcome of Compare.
 type DiffTable struct {
 	Metric Metric
 	Tol    Tolerance
-	Rows   []Diff   // sorted by (label, dataset, encoder)
-	Notes  []string // problems with the comparison as a whole (e.g. different metrics)
+	Rows   []Diff   // sorted by (label, configuration, dataset, encoder)
+	Notes  []string // the comparison as a whole: different metrics, unmatched or ambiguous groups, values left out
 	Failed bool
 }
 
@@ -60,9 +67,16 @@ type DiffTable struct {
 // (Welch's unpooled form; no equal-variance assumption). A group fails when the mean drops by
 // more than max(tol.Abs, tol.K · SE), i.e. when m₁ − m₂ > max(tol.Abs, tol.K · SE). A side with
 // n < 2 has no spread estimate and contributes 0 to SE, so the threshold falls back towards
-// tol.Abs. A group in the baseline but not in current fails (it stopped producing results, e.g.
-// every seed diverged); a group only in current is reported as new and does not fail. Baselines
-// of different metrics cannot be compared: every group then fails with a note.
+// tol.Abs. Groups match on (label, configuration, dataset, encoder). A group in the baseline but
+// not in current fails (it stopped producing results, e.g. every seed diverged or lacks the
+// metric); a group only in current is reported as new and does not fail; both are listed in the
+// notes too. Baselines of different metrics cannot be compared: every group then fails with a
+// note.
+//
+// A baseline group without a configuration (a version 1 file) matches the current group of the same
+// label, dataset and encoder when there is exactly one; when the current run has several
+// configurations of it, which one the baseline measured is unknown, so the group fails as
+// ambiguous (rewrite the baseline with --update) and the current groups are reported as new.
 func Compare(baseline, current *Baseline, tol Tolerance) (*DiffTable, bool) {
 	d := &DiffTable{Metric: baseline.Metric, Tol: tol}
 	incomparable := baseline.Metric != current.Metric
@@ -70,17 +84,29 @@ func Compare(baseline, current *Baseline, tol Tolerance) (*DiffTable, bool) {
 		d.Notes = append(d.Notes, fmt.Sprintf("baseline measures %s but the current run measures %s; nothing is comparable", baseline.Metric, current.Metric))
 		d.Failed = true
 	}
-	cur := map[cellKey]*Group{}
+	cur := map[groupKey]*Group{}
+	byLabel := map[labelKey][]*Group{}
 	for i := range current.Groups {
-		cur[current.Groups[i].key()] = &current.Groups[i]
+		c := &current.Groups[i]
+		cur[c.key()] = c
+		byLabel[c.labelKey()] = append(byLabel[c.labelKey()], c)
 	}
-	seen := map[cellKey]bool{}
+	matched := map[*Group]bool{}
+	var ambiguous []int // indices into d.Rows
 	for i := range baseline.Groups {
 		b := &baseline.Groups[i]
-		seen[b.key()] = true
-		row := Diff{Label: b.Label, Dataset: b.Dataset, Encoder: b.Encoder, Base: b, Cur: cur[b.key()],
+		row := Diff{Label: b.Label, Dataset: b.Dataset, Encoder: b.Encoder, Config: b.Config, Base: b,
 			Delta: math.NaN(), SE: math.NaN(), Threshold: math.NaN()}
+		if b.Config != nil {
+			row.Cur = cur[b.key()]
+		} else if cands := byLabel[b.labelKey()]; len(cands) == 1 {
+			row.Cur, row.Config = cands[0], cands[0].Config
+		} else if len(cands) > 1 {
+			row.Status = StatusAmbiguous
+			ambiguous = append(ambiguous, len(d.Rows))
+		}
 		switch {
+		case row.Status == StatusAmbiguous:
 		case row.Cur == nil:
 			row.Status = StatusMissing
 		case incomparable:
@@ -99,20 +125,102 @@ func Compare(baseline, current *Baseline, tol Tolerance) (*DiffTable, bool) {
 				row.Status = StatusPass
 			}
 		}
-		if row.Status == StatusRegressed || row.Status == StatusMissing {
+		if row.Cur != nil {
+			matched[row.Cur] = true
+		}
+		if row.Status == StatusRegressed || row.Status == StatusMissing || row.Status == StatusAmbiguous {
 			d.Failed = true
 		}
 		d.Rows = append(d.Rows, row)
 	}
 	for i := range current.Groups {
 		c := &current.Groups[i]
-		if !seen[c.key()] {
-			d.Rows = append(d.Rows, Diff{Label: c.Label, Dataset: c.Dataset, Encoder: c.Encoder, Cur: c,
+		if !matched[c] {
+			d.Rows = append(d.Rows, Diff{Label: c.Label, Dataset: c.Dataset, Encoder: c.Encoder, Config: c.Config, Cur: c,
 				Delta: math.NaN(), SE: math.NaN(), Threshold: math.NaN(), Status: StatusNew})
 		}
 	}
+	titleDiffs(d.Rows)
+	for _, i := range ambiguous {
+		r := d.Rows[i]
+		var titles []string
+		for _, o := range d.Rows {
+			if o.Status == StatusNew && o.Label == r.Label && o.Dataset == r.Dataset && o.Encoder == r.Encoder {
+				titles = append(titles, o.Title)
+			}
+		}
+		d.Notes = append(d.Notes, fmt.Sprintf("%s: the baseline group has no training configuration (an older baseline) and the results have %d configurations of it (%s), so which one it measured is unknown; it fails. Rewrite the baseline with bench regress --update.",
+			groupName(r.Label, r.Dataset, r.Encoder), len(titles), strings.Join(titles, "; ")))
+	}
 	sortDiffs(d.Rows)
+	var missing, added []string
+	for _, r := range d.Rows {
+		switch r.Status {
+		case StatusMissing:
+			missing = append(missing, groupName(r.Title, r.Dataset, r.Encoder))
+		case StatusNew:
+			added = append(added, groupName(r.Title, r.Dataset, r.Encoder))
+		}
+	}
+	if len(missing) > 0 {
+		d.Notes = append(d.Notes, fmt.Sprintf("%s %s no results in the current run (fails): %s.",
+			plural(len(missing), "baseline group"), verb(len(missing), "has", "have"), strings.Join(missing, "; ")))
+	}
+	if len(added) > 0 {
+		d.Notes = append(d.Notes, fmt.Sprintf("%s of the current run %s not in the baseline and %s not checked: %s.",
+			plural(len(added), "group"), verb(len(added), "is", "are"), verb(len(added), "was", "were"), strings.Join(added, "; ")))
+	}
+	for _, r := range d.Rows {
+		for _, side := range []struct {
+			g    *Group
+			name string
+		}{{r.Base, "the baseline"}, {r.Cur, "the current run"}} {
+			if side.g != nil && side.g.WithoutMetric > 0 {
+				d.Notes = append(d.Notes, fmt.Sprintf("%s: %s without %s excluded from %s.",
+					groupName(r.Title, r.Dataset, r.Encoder), plural(side.g.WithoutMetric, "record"), d.Metric.Short(), side.name))
+			}
+		}
+	}
 	return d, d.Failed
+}
+
+func groupName(title, dataset, encoder string) string {
+	return title + " on " + dataset + " / " + encoder
+}
+
+func verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// titleDiffs sets each row's Title: its label, plus the settings that differ among the rows'
+// configurations of that label.
+func titleDiffs(rows []Diff) {
+	byLabel := map[string][]int{}
+	for i := range rows {
+		byLabel[rows[i].Label] = append(byLabel[rows[i].Label], i)
+	}
+	for label, idx := range byLabel {
+		var cfgs []*Config
+		pos := map[string]int{} // configuration key → index in cfgs
+		for _, i := range idx {
+			if c := rows[i].Config; c != nil {
+				if _, ok := pos[c.key()]; !ok {
+					pos[c.key()] = len(cfgs)
+					cfgs = append(cfgs, c)
+				}
+			}
+		}
+		suffixes := configSuffixes(cfgs)
+		for _, i := range idx {
+			rows[i].Title = label
+			if c := rows[i].Config; c != nil {
+				rows[i].Title += suffixes[pos[c.key()]]
+			}
+		}
+	}
 }
 
 // varOfMean is s²/n, or 0 when n < 2 (no spread estimate).
@@ -124,16 +232,15 @@ func varOfMean(g Group) float64 {
 }
 
 func sortDiffs(rows []Diff) {
-	g := make([]Group, len(rows))
-	idx := map[cellKey]Diff{}
-	for i, r := range rows {
-		g[i] = Group{Label: r.Label, Dataset: r.Dataset, Encoder: r.Encoder}
-		idx[g[i].key()] = r
+	cfgs := make([]*Config, len(rows))
+	for i := range rows {
+		cfgs[i] = rows[i].Config
 	}
-	sortGroups(g)
-	for i := range g {
-		rows[i] = idx[g[i].key()]
-	}
+	names := settingNames(cfgs)
+	slices.SortStableFunc(rows, func(a, b Diff) int {
+		return cmp.Or(cmp.Compare(a.Label, b.Label), compareConfigs(a.Config, b.Config, names),
+			cmp.Compare(a.Config.key(), b.Config.key()), cmp.Compare(a.Dataset, b.Dataset), cmp.Compare(a.Encoder, b.Encoder))
+	})
 }
 
 // RenderDiff writes d as a GitHub Markdown table ("md") or JSON ("json"). Numbers in Markdown
@@ -156,10 +263,10 @@ func writeDiffMarkdown(w io.Writer, d *DiffTable) error {
 	mdRow(&b, []string{":---", ":---", ":---", "---:", "---:", "---:", "---:", ":---"})
 	for _, r := range d.Rows {
 		status := string(r.Status)
-		if r.Status == StatusRegressed || r.Status == StatusMissing {
+		if r.Status == StatusRegressed || r.Status == StatusMissing || r.Status == StatusAmbiguous {
 			status = "**" + status + "**"
 		}
-		mdRow(&b, []string{mdEscape(r.Label), mdEscape(r.Dataset), mdEscape(r.Encoder),
+		mdRow(&b, []string{mdEscape(r.Title), mdEscape(r.Dataset), mdEscape(r.Encoder),
 			groupText(r.Base), groupText(r.Cur), signedPP(r.Delta), ppOrDash(r.Threshold), status})
 	}
 	verdict := "PASS"
@@ -208,6 +315,8 @@ func signedPP(v float64) string {
 
 type diffRowJSON struct {
 	Label     string   `json:"label"`
+	Title     string   `json:"title"`
+	Config    *Config  `json:"config"`
 	Dataset   string   `json:"dataset"`
 	Encoder   string   `json:"encoder"`
 	Base      *Group   `json:"baseline"`
@@ -229,7 +338,7 @@ type diffDocJSON struct {
 func diffJSON(d *DiffTable) diffDocJSON {
 	doc := diffDocJSON{Metric: d.Metric, Tol: d.Tol, Failed: d.Failed, Notes: nonNil(d.Notes), Rows: []diffRowJSON{}}
 	for _, r := range d.Rows {
-		doc.Rows = append(doc.Rows, diffRowJSON{r.Label, r.Dataset, r.Encoder, r.Base, r.Cur,
+		doc.Rows = append(doc.Rows, diffRowJSON{r.Label, r.Title, r.Config, r.Dataset, r.Encoder, r.Base, r.Cur,
 			finite(r.Delta), finite(r.SE), finite(r.Threshold), r.Status})
 	}
 	return doc

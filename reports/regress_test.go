@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -26,32 +27,32 @@ func TestCompare(t *testing.T) {
 			// SE = sqrt(0.01²/5 + 0.01²/5) = sqrt(0.00004) = 0.0063246; 2·SE = 0.0126491 > 0.005.
 			// Drop 0.03 > 0.0126 → regressed.
 			name: "drop beyond tolerance",
-			b:    Group{"a", "d", "mlp", 0.80, 0.01, 5}, c: Group{"a", "d", "mlp", 0.77, 0.01, 5},
+			b:    grp("a", "d", "mlp", 0.80, 0.01, 5), c: grp("a", "d", "mlp", 0.77, 0.01, 5),
 			se: math.Sqrt(0.00004), thr: 2 * math.Sqrt(0.00004), status: StatusRegressed, wantFail: true,
 		},
 		{
 			// SE = sqrt(0.03²/3 + 0.03²/3) = sqrt(0.0006) = 0.0244949; threshold 0.0489898.
 			// Drop 0.02 is within the noise → pass.
 			name: "drop within noise",
-			b:    Group{"a", "d", "mlp", 0.80, 0.03, 3}, c: Group{"a", "d", "mlp", 0.78, 0.03, 3},
+			b:    grp("a", "d", "mlp", 0.80, 0.03, 3), c: grp("a", "d", "mlp", 0.78, 0.03, 3),
 			se: math.Sqrt(0.0006), thr: 2 * math.Sqrt(0.0006), status: StatusPass,
 		},
 		{
 			// n = 1 on both sides: no spread, SE = 0, threshold = Abs = 0.005; drop 0.004 passes.
 			name: "single seed within abs",
-			b:    Group{"a", "d", "mlp", 0.800, 0, 1}, c: Group{"a", "d", "mlp", 0.796, 0, 1},
+			b:    grp("a", "d", "mlp", 0.800, 0, 1), c: grp("a", "d", "mlp", 0.796, 0, 1),
 			se: 0, thr: 0.005, status: StatusPass,
 		},
 		{
 			// Same, drop 0.006 > 0.005 fails.
 			name: "single seed beyond abs",
-			b:    Group{"a", "d", "mlp", 0.800, 0, 1}, c: Group{"a", "d", "mlp", 0.794, 0, 1},
+			b:    grp("a", "d", "mlp", 0.800, 0, 1), c: grp("a", "d", "mlp", 0.794, 0, 1),
 			se: 0, thr: 0.005, status: StatusRegressed, wantFail: true,
 		},
 		{
 			// Rise 0.03 > threshold 0.0126 → improved, not a failure.
 			name: "improvement",
-			b:    Group{"a", "d", "mlp", 0.77, 0.01, 5}, c: Group{"a", "d", "mlp", 0.80, 0.01, 5},
+			b:    grp("a", "d", "mlp", 0.77, 0.01, 5), c: grp("a", "d", "mlp", 0.80, 0.01, 5),
 			se: math.Sqrt(0.00004), thr: 2 * math.Sqrt(0.00004), status: StatusImproved,
 		},
 	}
@@ -71,8 +72,8 @@ func TestCompare(t *testing.T) {
 }
 
 func TestCompareMissingAndNew(t *testing.T) {
-	b := base(Group{"a", "d", "mlp", 0.8, 0.01, 3}, Group{"b", "d", "mlp", 0.7, 0.01, 3})
-	c := base(Group{"a", "d", "mlp", 0.8, 0.01, 3}, Group{"c", "d", "mlp", 0.6, 0.01, 3})
+	b := base(grp("a", "d", "mlp", 0.8, 0.01, 3), grp("b", "d", "mlp", 0.7, 0.01, 3))
+	c := base(grp("a", "d", "mlp", 0.8, 0.01, 3), grp("c", "d", "mlp", 0.6, 0.01, 3))
 	d, failed := Compare(b, c, DefaultTolerance)
 	if !failed {
 		t.Error("a group missing in current must fail")
@@ -84,16 +85,26 @@ func TestCompareMissingAndNew(t *testing.T) {
 	if got["a"] != StatusPass || got["b"] != StatusMissing || got["c"] != StatusNew {
 		t.Errorf("statuses %v", got)
 	}
+	// Both kinds of unmatched group are listed in the notes as well as in the table.
+	notes := strings.Join(d.Notes, "\n")
+	for _, want := range []string{
+		"1 baseline group has no results in the current run (fails): b on d / mlp.",
+		"1 group of the current run is not in the baseline and was not checked: c on d / mlp.",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q: %q", want, d.Notes)
+		}
+	}
 	// New groups alone do not fail.
-	if _, failed := Compare(base(Group{"a", "d", "mlp", 0.8, 0.01, 3}), c, DefaultTolerance); failed {
+	if _, failed := Compare(base(grp("a", "d", "mlp", 0.8, 0.01, 3)), c, DefaultTolerance); failed {
 		t.Error("a new group alone must not fail")
 	}
 }
 
 func TestCompareMetricMismatch(t *testing.T) {
-	c := base(Group{"a", "d", "mlp", 0.8, 0.01, 3})
+	c := base(grp("a", "d", "mlp", 0.8, 0.01, 3))
 	c.Metric = MetricMacroF1
-	d, failed := Compare(base(Group{"a", "d", "mlp", 0.8, 0.01, 3}), c, DefaultTolerance)
+	d, failed := Compare(base(grp("a", "d", "mlp", 0.8, 0.01, 3)), c, DefaultTolerance)
 	if !failed || len(d.Notes) != 1 {
 		t.Errorf("metric mismatch: failed %v, notes %v", failed, d.Notes)
 	}
@@ -152,7 +163,7 @@ func TestBaselineRoundTrip(t *testing.T) {
 		t.Fatalf("groups %d, want %d", len(got.Groups), len(b.Groups))
 	}
 	for i := range b.Groups {
-		if got.Groups[i] != b.Groups[i] {
+		if !reflect.DeepEqual(got.Groups[i], b.Groups[i]) {
 			t.Errorf("group %d: %+v, want %+v", i, got.Groups[i], b.Groups[i])
 		}
 	}
@@ -164,13 +175,15 @@ func TestBaselineRoundTrip(t *testing.T) {
 func TestReadBaselineRejectsBadFiles(t *testing.T) {
 	dir := t.TempDir()
 	for name, body := range map[string]string{
-		"version":  `{"version": 9, "metric": "acc", "groups": []}`,
-		"metric":   `{"version": 1, "metric": "loss", "groups": []}`,
-		"n":        `{"version": 1, "metric": "acc", "groups": [{"label": "a", "dataset": "d", "encoder": "e", "mean": 0.5, "std": 0, "n": 0}]}`,
-		"std":      `{"version": 1, "metric": "acc", "groups": [{"label": "a", "dataset": "d", "encoder": "e", "mean": 0.5, "std": -1, "n": 2}]}`,
-		"twice":    `{"version": 1, "metric": "acc", "groups": [{"label": "a", "dataset": "d", "encoder": "e", "mean": 0.5, "std": 0, "n": 1}, {"label": "a", "dataset": "d", "encoder": "e", "mean": 0.5, "std": 0, "n": 1}]}`,
-		"unknown":  `{"version": 1, "metric": "acc", "groups": [], "extra": 1}`,
-		"not json": `{`,
+		"version":   `{"version": 9, "metric": "acc", "groups": []}`,
+		"metric":    `{"version": 1, "metric": "loss", "groups": []}`,
+		"n":         `{"version": 1, "metric": "acc", "groups": [{"label": "a", "dataset": "d", "encoder": "e", "mean": 0.5, "std": 0, "n": 0}]}`,
+		"std":       `{"version": 1, "metric": "acc", "groups": [{"label": "a", "dataset": "d", "encoder": "e", "mean": 0.5, "std": -1, "n": 2}]}`,
+		"twice":     `{"version": 1, "metric": "acc", "groups": [{"label": "a", "dataset": "d", "encoder": "e", "mean": 0.5, "std": 0, "n": 1}, {"label": "a", "dataset": "d", "encoder": "e", "mean": 0.5, "std": 0, "n": 1}]}`,
+		"unknown":   `{"version": 1, "metric": "acc", "groups": [{"label": "a", "dataset": "d", "encoder": "e", "mean": 0.5, "std": 0, "n": 1}], "extra": 1}`,
+		"empty":     `{"version": 1, "metric": "acc", "groups": []}`,
+		"no groups": `{"version": 1, "metric": "acc"}`,
+		"not json":  `{`,
 	} {
 		path := filepath.Join(dir, name+".json")
 		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
@@ -182,9 +195,34 @@ func TestReadBaselineRejectsBadFiles(t *testing.T) {
 	}
 }
 
+// An empty baseline checks nothing and would pass any run: refused when read (exit 2 in bench
+// regress, which reports ReadBaseline's errors as bad input) and when written.
+func TestEmptyBaselineIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.json")
+	if err := os.WriteFile(path, []byte(`{"version": 1, "metric": "acc", "groups": []}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadBaseline(path); err == nil || !strings.Contains(err.Error(), "no groups") {
+		t.Errorf("read: %v", err)
+	}
+	// Every seed diverged: nothing to record.
+	rs := series("a", "d", "mlp", 0.7)
+	diverged("nan")(rs[0])
+	b, err := BaselineFromRecords(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteBaseline(path+"2", b); err == nil || !strings.Contains(err.Error(), "no groups") {
+		t.Errorf("write: %v", err)
+	}
+	if _, err := os.Stat(path + "2"); err == nil {
+		t.Error("an empty baseline was written")
+	}
+}
+
 func TestRenderDiffMarkdown(t *testing.T) {
-	b := base(Group{"a", "d", "mlp", 0.80, 0.01, 5}, Group{"b", "d", "mlp", 0.70, 0, 1})
-	c := base(Group{"a", "d", "mlp", 0.77, 0.01, 5})
+	b := base(grp("a", "d", "mlp", 0.80, 0.01, 5), grp("b", "d", "mlp", 0.70, 0, 1))
+	c := base(grp("a", "d", "mlp", 0.77, 0.01, 5))
 	d, _ := Compare(b, c, Tolerance{Abs: 0.005, K: 2})
 	var buf bytes.Buffer
 	if err := RenderDiff(&buf, d, "md"); err != nil {
@@ -195,7 +233,8 @@ func TestRenderDiffMarkdown(t *testing.T) {
 		"| :--- | :--- | :--- | ---: | ---: | ---: | ---: | :--- |\n" +
 		"| a | d | mlp | 80.00 ± 1.00 (n=5) | 77.00 ± 1.00 (n=5) | -3.00 | 1.26 | **REGRESSED** |\n" +
 		"| b | d | mlp | 70.00 (n=1) | — | — | — | **missing in current** |\n" +
-		"\nFAIL: Test accuracy. A group fails when its mean drops by more than max(0.50 pp, 2 × SE), SE = sqrt(s₁²/n₁ + s₂²/n₂) over seeds; a group missing from the current run fails.\n"
+		"\nFAIL: Test accuracy. A group fails when its mean drops by more than max(0.50 pp, 2 × SE), SE = sqrt(s₁²/n₁ + s₂²/n₂) over seeds; a group missing from the current run fails.\n" +
+		"\n- 1 baseline group has no results in the current run (fails): b on d / mlp.\n"
 	if buf.String() != want {
 		t.Errorf("diff markdown:\n got:\n%s\nwant:\n%s", buf.String(), want)
 	}
@@ -229,4 +268,9 @@ func TestCompareJudgesEachGroupOnItsOwn(t *testing.T) {
 	if status["a"] != string(StatusRegressed) || status["b"] != string(StatusPass) {
 		t.Fatalf("statuses %v, want a regressed and b pass", status)
 	}
+}
+
+// grp is a group without a configuration, as in baselines written before groups had one.
+func grp(label, dataset, encoder string, mean, std float64, n int) Group {
+	return Group{Label: label, Dataset: dataset, Encoder: encoder, Mean: mean, Std: std, N: n}
 }

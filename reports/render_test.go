@@ -120,21 +120,27 @@ func TestRenderCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantHeader := "label,dataset,encoder,metric,n,mean,std,place,tied,p_vs_best,diverged,failed,avg_rank,seed=1,seed=2,seed=3"
+	wantHeader := "label,dataset,encoder,metric,n,mean,std,place,tied,p_vs_best,diverged,failed,avg_rank," +
+		"without_metric,method_label,epochs,lr,batch_size,momentum,weight_decay,optimizer,seed=1,seed=2,seed=3"
 	if strings.Join(rows[0], ",") != wantHeader {
 		t.Errorf("header %v", rows[0])
 	}
 	if len(rows) != 1+6 {
 		t.Fatalf("%d rows, want header + 3 labels × 2 columns", len(rows))
 	}
+	const seed1 = 21 // index of the first seed column
 	// late-fusion on synth: n = 2, seeds 1 and 2 present, seed 3 empty, one diverged, not tied, p = 0.
 	lf := rows[4]
 	if lf[0] != "late-fusion" || lf[1] != "synthetic:mix=S" || lf[4] != "2" || lf[5] != "0.51" ||
-		lf[8] != "false" || lf[9] != "0" || lf[10] != "1" || lf[13] != "0.5" || lf[14] != "0.52" || lf[15] != "" {
+		lf[8] != "false" || lf[9] != "0" || lf[10] != "1" || lf[13] != "0" || lf[seed1] != "0.5" || lf[seed1+1] != "0.52" || lf[seed1+2] != "" {
 		t.Errorf("late-fusion row: %v", lf)
 	}
-	if j := rows[1]; j[0] != "joint" || j[7] != "1" || j[12] != "1.5" || j[13] != "0.8" || j[15] != "0.84" {
+	if j := rows[1]; j[0] != "joint" || j[7] != "1" || j[12] != "1.5" || j[seed1] != "0.8" || j[seed1+2] != "0.84" {
 		t.Errorf("joint row: %v", j)
+	}
+	// The training configuration of the row (the fixture's records: 10 epochs, lr 0.01, batch 64, SGD).
+	if j := rows[1]; strings.Join(j[14:seed1], ",") != "joint,10,0.01,64,0,0,sgd" {
+		t.Errorf("joint configuration: %v", j[14:seed1])
 	}
 }
 

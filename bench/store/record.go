@@ -2,7 +2,11 @@
 // writes and the only thing reports read; it does not depend on libtorch.
 package store
 
-import "time"
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
 
 // SchemaVersion is bumped whenever a field changes meaning.
 const SchemaVersion = 1
@@ -88,6 +92,10 @@ type EpochStats struct {
 }
 
 // Metrics of one split at the selected epoch.
+//
+// A decoded record may lack a metric: the file has no "val" or "test" object, the object is null, or
+// a field is absent or null. The field then reads 0, and Has reports false, so that readers can
+// tell a missing value from a real 0. Metrics built in the process have every field.
 type Metrics struct {
 	Acc     float64 `json:"acc"`
 	MacroF1 float64 `json:"macro_f1"`
@@ -96,7 +104,106 @@ type Metrics struct {
 	PerModality map[string]float64 `json:"per_modality,omitempty"`
 	// Extra holds method-specific readouts (e.g. DMI's R/U1/U2/S), keyed by name.
 	Extra map[string]float64 `json:"extra,omitempty"`
+
+	// absent has a bit per scalar metric that the decoded file lacked or held as null. Absence,
+	// not presence, is recorded, so the zero value (a record built in the process) has every metric.
+	absent metricBits
 }
+
+type metricBits uint8
+
+const (
+	absentAcc metricBits = 1 << iota
+	absentMacroF1
+	absentLoss
+
+	absentAll = absentAcc | absentMacroF1 | absentLoss
+)
+
+// Has reports whether the metric with this JSON name ("acc", "macro_f1" or "loss") has a value:
+// false when a decoded record lacked it or held null. Other names are not scalar metrics: false.
+func (m Metrics) Has(name string) bool {
+	var bit metricBits
+	switch name {
+	case "acc":
+		bit = absentAcc
+	case "macro_f1":
+		bit = absentMacroF1
+	case "loss":
+		bit = absentLoss
+	default:
+		return false
+	}
+	return m.absent&bit == 0
+}
+
+// metricsJSON is the file form of Metrics; a nil number is an absent or null field.
+type metricsJSON struct {
+	Acc         *float64           `json:"acc"`
+	MacroF1     *float64           `json:"macro_f1"`
+	Loss        *float64           `json:"loss"`
+	PerModality map[string]float64 `json:"per_modality,omitempty"`
+	Extra       map[string]float64 `json:"extra,omitempty"`
+}
+
+// UnmarshalJSON decodes the metrics and records which scalar fields were absent or null. A null
+// object leaves m unchanged (the json package's convention); Record's decoder marks a null or
+// absent split as lacking every metric.
+func (m *Metrics) UnmarshalJSON(b []byte) error {
+	if isNull(b) {
+		return nil
+	}
+	var w metricsJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*m = Metrics{PerModality: w.PerModality, Extra: w.Extra}
+	for _, f := range []struct {
+		src *float64
+		dst *float64
+		bit metricBits
+	}{{w.Acc, &m.Acc, absentAcc}, {w.MacroF1, &m.MacroF1, absentMacroF1}, {w.Loss, &m.Loss, absentLoss}} {
+		if f.src == nil {
+			m.absent |= f.bit
+		} else {
+			*f.dst = *f.src
+		}
+	}
+	return nil
+}
+
+// MarshalJSON writes an absent metric as null, so a re-saved record keeps the absence instead of
+// acquiring a 0. Metrics with every field encode exactly as the plain struct would.
+func (m Metrics) MarshalJSON() ([]byte, error) {
+	w := metricsJSON{PerModality: m.PerModality, Extra: m.Extra}
+	if m.Has("acc") {
+		w.Acc = &m.Acc
+	}
+	if m.Has("macro_f1") {
+		w.MacroF1 = &m.MacroF1
+	}
+	if m.Has("loss") {
+		w.Loss = &m.Loss
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON decodes a record. A "val" or "test" object that is absent or null lacks every
+// metric (see Metrics.Has), instead of reading as zeros. A null record leaves r unchanged.
+func (r *Record) UnmarshalJSON(b []byte) error {
+	if isNull(b) {
+		return nil
+	}
+	type plain Record // the same fields without this method
+	p := plain{Val: Metrics{absent: absentAll}, Test: Metrics{absent: absentAll}}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*r = Record(p)
+	return nil
+}
+
+func isNull(b []byte) bool { return bytes.Equal(bytes.TrimSpace(b), []byte("null")) }
 
 // Versions identifies the software that produced a record.
 type Versions struct {
