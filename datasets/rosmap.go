@@ -139,7 +139,7 @@ func readRosmapFiles(dir, source string, views []int) (*rosmapRaw, error) {
 	if raw.yTe, err = readLabels(labTe); err != nil {
 		return nil, err
 	}
-	if err := raw.checkLabels(labTe); err != nil {
+	if err := raw.checkLabels(labTr, labTe); err != nil {
 		return nil, err
 	}
 	for _, v := range views {
@@ -164,13 +164,21 @@ func readLabels(path string) ([]int64, error) {
 	return labelsFromMatrix(m, path)
 }
 
-// checkLabels sets the class count from the training labels and rejects a test label outside it: a
-// class never seen in training cannot be learned, and Finish would reject it later with less context.
-func (raw *rosmapRaw) checkLabels(testName string) error {
-	raw.numClasses = int(slices.Max(raw.yTr)) + 1
-	for i, y := range raw.yTe {
-		if y >= int64(raw.numClasses) {
-			return fmt.Errorf("file %s, line %d: label %d out of range [0, %d) of the training labels", testName, i+1, y, raw.numClasses)
+// rosmapClasses is ROSMAP's task: Alzheimer's disease (1) vs normal control (0).
+const rosmapClasses = 2
+
+// checkLabels refuses a label outside the declared classes in either file: a stray 2 used to make a
+// silent 3-class task (the class count came from the largest training label).
+func (raw *rosmapRaw) checkLabels(trainName, testName string) error {
+	raw.numClasses = rosmapClasses
+	for _, f := range []struct {
+		name string
+		y    []int64
+	}{{trainName, raw.yTr}, {testName, raw.yTe}} {
+		for i, y := range f.y {
+			if y < 0 || y >= rosmapClasses {
+				return fmt.Errorf("file %s, line %d: label %d; ROSMAP has %d classes (0 = NC, 1 = AD)", f.name, i+1, y, rosmapClasses)
+			}
 		}
 	}
 	return nil

@@ -188,7 +188,12 @@ func TestRosmapMalformed(t *testing.T) {
 		}, []string{"1_tr.csv has 19 rows but labels_tr.csv has 20"}},
 		{"test label out of range", func(t *testing.T, root string) {
 			writeFile(t, filepath.Join(root, "labels_te.csv"), []byte("0\n1\n2\n0\n1\n0\n"))
-		}, []string{"labels_te.csv, line 3: label 2 out of range [0, 2) of the training labels"}},
+		}, []string{"labels_te.csv, line 3: label 2; ROSMAP has 2 classes"}},
+		{"training label outside the two classes", func(t *testing.T, root string) {
+			// used to make a silent 3-class task: the class count came from the largest training label
+			b, _ := os.ReadFile(filepath.Join(root, "labels_tr.csv"))
+			writeFile(t, filepath.Join(root, "labels_tr.csv"), append([]byte("2\n"), b[2:]...))
+		}, []string{"labels_tr.csv, line 1: label 2; ROSMAP has 2 classes"}},
 		{"label not an integer", func(t *testing.T, root string) {
 			writeFile(t, filepath.Join(root, "labels_tr.csv"), []byte("0\n0.5\n"))
 		}, []string{"labels_tr.csv, line 2: label 0.5 is not an integer class"}},
