@@ -444,8 +444,12 @@ func recordingSpectrogram(path string) ([]float32, error) {
 func assembleSplit(mn *mnistPools, pl avmnistPlan, specs map[string][]float32) *data.Split {
 	n := len(pl.images)
 	const px = 28 * 28
+	audio := 0 // values per spectrogram; sized up front, as growing by append doubled the peak memory
+	if n > 0 {
+		audio = len(specs[pl.audio[0].path])
+	}
 	sp := &data.Split{
-		X: [][]float32{make([]float32, 0, n*px), nil},
+		X: [][]float32{make([]float32, 0, n*px), make([]float32, 0, n*audio)},
 		Y: make([]int64, n),
 		Aux: map[string][]int64{
 			"image_index": make([]int64, n), "audio_speaker": make([]int64, n), "audio_take": make([]int64, n),
