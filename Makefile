@@ -43,10 +43,13 @@ clean:
 	rm -rf bin vendor $(CI_RESULTS)
 
 # `make perf`: time one training step and one evaluation step of four fixed models (bench/perf) in Go and in
-# PyTorch 2.1 on the same libtorch (perf/), print Go/PyTorch ratios and write perf.json. The PyTorch side needs
+# PyTorch 2.1 on the same libtorch (perf/), then complete cells (--cells: bench.Train of joint and dmi on ROSMAP,
+# skipped when absent, and on the synthetic default, against a PyTorch loop of the same protocol, data, weights
+# and batch order), print Go/PyTorch ratios and the cells' phase split, and write perf.json. The PyTorch side needs
 # the full torch==2.1.0 wheel with its dependencies in .deps/torch-py (git-ignored): installed here when missing,
 # a one-off of several minutes (~4.6 GB, CUDA libraries included though only the CPU is used). Then about 2-3 minutes
-# on 2 cores (2.3 min measured). Flags through PERF_FLAGS, e.g. make perf PERF_FLAGS="--threads 2 --models joint-mlp".
+# on 2 cores for the steps (2.3 min measured) and CELLS_MIN for the cells. Flags through PERF_FLAGS, e.g.
+# make perf PERF_FLAGS="--threads 2 --models joint-mlp", or PERF_FLAGS="--models none" for the cells only.
 PERF_FLAGS ?=
 .PHONY: perf
 perf: build
@@ -56,4 +59,4 @@ perf: build
 	  python3 -m pip install --disable-pip-version-check --target .deps/torch-py.tmp torch==2.1.0 && \
 	  rm -rf .deps/torch-py && mv .deps/torch-py.tmp .deps/torch-py; \
 	fi
-	./bin/bench perf $(PERF_FLAGS)
+	./bin/bench perf --cells $(PERF_FLAGS)

@@ -19,11 +19,14 @@ Go sources mirrored:
                                  (B,C,T,H,W) folded into frames, pooled over positions then frames
   methods/joint.go               Joint: concat -> linear head, CE; also the per-modality split logits
                                  (W_m z_m + b/M), which the Go method computes in every forward
-  methods/dmi.go                 DMI in stage 3 (variational, both levels): every layer and loss term
+  methods/dmi.go                 DMI (variational, both levels): every layer and loss term of the three
+                                 stages, the stage schedule and stage 2's frozen variables (the step
+                                 benchmark times stage 3; the cell benchmark runs all three)
 
 Deliberate differences (documented in the report): DMI's training noise is drawn with torch.randn
 here; the Go method draws it in Go (math/rand/v2 PCG, per-cell, for determinism under concurrency)
-and copies it into a tensor. BatchNorm is called through F.batch_norm without the num_batches_tracked
+and copies it into a tensor. (set_noise replaces torch.randn by the Go cell's exported noise stream,
+for the cell benchmark's check run.) BatchNorm is called through F.batch_norm without the num_batches_tracked
 counter, as gotch's BatchNorm has none.
 """
 
@@ -259,7 +262,8 @@ class Joint(nn.Module):
         self.dims = [e.out_dim for e in encoders]
         self.head = Linear(sum(self.dims), num_classes)
 
-    def forward(self, xs, y, train):
+    def outputs(self, xs, y, train):
+        """(loss, fused logits, per-modality logits, readouts), as bench.Method.Forward returns them."""
         z = [e(x, train) for e, x in zip(self.enc, xs)]
         cat = torch.cat(z, 1)
         fused = self.head(cat)
@@ -271,7 +275,37 @@ class Joint(nn.Module):
             w = self.head.weight.narrow(1, off, self.dims[m])
             per_mod.append(F.linear(zm, w, bias))
             off += self.dims[m]
-        return F.cross_entropy(fused, y), fused
+        return F.cross_entropy(fused, y), fused, per_mod, {}
+
+    def forward(self, xs, y, train):
+        loss, fused, _, _ = self.outputs(xs, y, train)
+        return loss, fused
+
+
+class NoiseStream:
+    """A flat float32 tensor handed out in consecutive pieces: the Go cell's own noise stream
+    (bench.NewNoise, exported by bench/perf), so that a DMI cell draws exactly the Go cell's noise."""
+
+    def __init__(self, flat):
+        self.flat, self.off = flat, 0
+
+    def randn(self, shape):
+        n = 1
+        for d in shape:
+            n *= d
+        if self.off + n > self.flat.numel():
+            raise RuntimeError(f"noise stream exhausted ({self.flat.numel()} values)")
+        t = self.flat.narrow(0, self.off, n).view(shape)
+        self.off += n
+        return t
+
+
+NOISE = None  # a NoiseStream: Bottleneck draws from it instead of torch.randn (set_noise)
+
+
+def set_noise(stream):
+    global NOISE
+    NOISE = stream
 
 
 class Bottleneck(nn.Module):
@@ -288,7 +322,7 @@ class Bottleneck(nn.Module):
         lv = h.narrow(1, self.d, self.d)
         z = mu
         if sample:
-            eps = torch.randn(mu.shape)
+            eps = torch.randn(mu.shape) if NOISE is None else NOISE.randn(mu.shape)
             std = (lv * 0.5).exp()
             z = mu + std * eps
         return mu, lv, z
@@ -318,10 +352,20 @@ def dmi_info_bits(logits, y, k):
     return v.clamp_min(0)
 
 
-class DMIStage3(nn.Module):
-    """methods/dmi.go, variant "dmi" (variational, both levels), Forward in stage 3."""
+# methods/dmi.go's loss coefficients (index [m] = modality m).
+DMI_S1_KL, DMI_S1_REC = (0.008, 0.04), (0.002, 0.01)
+DMI_S2_KL, DMI_S2_REC, DMI_S2_AUX = 0.02, 0.005, 0.5
+DMI_S3_UNI_CE, DMI_S3_KL1, DMI_S3_REC1, DMI_S3_KL2, DMI_S3_REC2, DMI_S3_AUX = 0.5, 0.02, 0.003, 0.008, 0.001, 0.8
+DMI_BITS_KEYS = ("dmi_U1_bits", "dmi_U2_bits", "dmi_R_bits", "dmi_S_bits")
+DMI_GATE_KEYS = ("dmi_gate_U1", "dmi_gate_U2", "dmi_gate_R", "dmi_gate_S")
 
-    def __init__(self, encoders, num_classes, d=32):
+
+class DMI(nn.Module):
+    """methods/dmi.go, variant "dmi" (variational, both levels), all three stages: Forward of each
+    stage (stage 2: encoders and first level frozen, run without gradients, still sampling T and V in
+    training), Stage (epoch -> stage) and EnterStage (requires_grad of the frozen variables)."""
+
+    def __init__(self, encoders, num_classes, d=32, stage1=10, stage2=5, lrs=(0.0, 0.0, 0.0), stage=1):
         super().__init__()
         self.enc = nn.ModuleList(encoders)
         self.k, self.d = num_classes, d
@@ -347,22 +391,47 @@ class DMIStage3(nn.Module):
         self.head_r = Linear(d, num_classes)
         self.head_s = Linear(d, num_classes)
         self.gate = MLP(4 * d, d, 4)
+        self.stage1, self.stage2, self.lrs, self.stage = stage1, stage2, tuple(lrs), stage
+        # newDMI's frozenVars: the encoders, the embeddings, the first-level bottlenecks, recon and h_T.
+        frozen = [p for p in self.enc.parameters() if p.requires_grad]
+        for i in range(2):
+            for mod in (self.embed[i], self.vib_t[i].lin, self.vib_v[i].lin, self.head_t[i], self.recon[i]):
+                frozen.extend(mod.parameters())
+        self.frozen = frozen
 
-    def forward(self, xs, y, train):
-        # firstLevel(encTrain=train, sample=train, onMean=false)
+    def stage_of(self, epoch):
+        """dmiStaged.Stage."""
+        if self.stage2 == 0 or epoch <= self.stage1:
+            return 1
+        if epoch <= self.stage1 + self.stage2:
+            return 2
+        return 3
+
+    def enter_stage(self, stage):
+        """dmiStaged.EnterStage: the stage's learning rate (0 = the run's)."""
+        self.stage = stage
+        for p in self.frozen:
+            p.requires_grad_(stage != 2)
+        return self.lrs[stage - 1]
+
+    def _first_level(self, xs, enc_train, sample, on_mean):
         e, t, v, xhat, lt = [], [], [], [], []
         for i in range(2):
-            ei = self.embed[i](self.enc[i](xs[i], train))
-            ti = self.vib_t[i](ei, train)
-            vi = self.vib_v[i](ei, train)
-            xhat.append(self.recon[i](torch.cat([ti[2], vi[2]], 1)))
-            lt.append(self.head_t[i](ti[2]))
+            ei = self.embed[i](self.enc[i](xs[i], enc_train))
+            ti = self.vib_t[i](ei, sample)
+            vi = self.vib_v[i](ei, sample)
+            if on_mean:
+                xhat.append(None)
+                lt.append(self.head_t[i](ti[0]))
+            else:
+                xhat.append(self.recon[i](torch.cat([ti[2], vi[2]], 1)))
+                lt.append(self.head_t[i](ti[2]))
             e.append(ei)
             t.append(ti)
             v.append(vi)
-        # secondLevel(tIn = mu_T, vIn = V samples)
-        t_in = [t[0][0], t[1][0]]
-        v_in = [v[0][2], v[1][2]]
+        return e, t, v, xhat, lt
+
+    def _second_level(self, t_in, v_in, train):
         r = self.vib_r(torch.cat([t_in[0], t_in[1]], 1), train)
         rm, u, t_hat, logits = [], [], [], [None] * 4
         for i in range(2):
@@ -380,33 +449,84 @@ class DMIStage3(nn.Module):
         for c in range(4):
             term = logits[c] * gate.narrow(1, c, 1)
             predict = term if predict is None else predict + term
+        return r, rm, u, t_hat, logits, gate, predict
 
-        # Loss (stage 3), accumulated as dmiLoss does: sum = sum + c*term, in the Go order.
-        terms = []
-        for i in range(2):
-            terms.append((0.5, F.cross_entropy(lt[i], y)))
-            terms.append((0.02, dmi_kl(t[i][0], t[i][1])))
-            terms.append((0.02, dmi_kl(v[i][0], v[i][1])))
-            terms.append((0.003, dmi_rec(e[i], xhat[i])))
+    def outputs(self, xs, y, train):
+        """DMI.Forward: (loss of the current stage, fused logits, per-modality logits, readouts)."""
+        stage = self.stage
+        if stage == 2:
+            if train:
+                with torch.no_grad():
+                    e, t, v, xhat, lt = self._first_level(xs, False, True, True)
+            else:
+                e, t, v, xhat, lt = self._first_level(xs, False, False, True)
+        else:
+            e, t, v, xhat, lt = self._first_level(xs, train, train, False)
+        terms = []  # (coefficient, term), accumulated as dmiLoss does: sum = sum + c*term, in the Go order
+        if stage == 1:
+            for i in range(2):
+                terms.append((1, F.cross_entropy(lt[i], y)))
+                terms.append((DMI_S1_KL[i], dmi_kl(t[i][0], t[i][1])))
+                terms.append((DMI_S1_KL[i], dmi_kl(v[i][0], v[i][1])))
+                terms.append((DMI_S1_REC[i], dmi_rec(e[i], xhat[i])))
+            return _dmi_total(terms), (lt[0] + lt[1]) * 0.5, lt, {}
+        t_in = [t[0][0], t[1][0]]  # the means of T
+        v_in = [v[0][2], v[1][2]]  # the samples of V
+        r, rm, u, t_hat, logits, gate, predict = self._second_level(t_in, v_in, train)
+        kl2, rec2, aux = DMI_S2_KL, DMI_S2_REC, DMI_S2_AUX
+        if stage == 3:
+            kl2, rec2, aux = DMI_S3_KL2, DMI_S3_REC2, DMI_S3_AUX
+            for i in range(2):
+                terms.append((DMI_S3_UNI_CE, F.cross_entropy(lt[i], y)))
+                terms.append((DMI_S3_KL1, dmi_kl(t[i][0], t[i][1])))
+                terms.append((DMI_S3_KL1, dmi_kl(v[i][0], v[i][1])))
+                terms.append((DMI_S3_REC1, dmi_rec(e[i], xhat[i])))
         terms.append((1, F.cross_entropy(predict, y)))
-        terms.append((0.008, dmi_kl(r[0], r[1])))
+        terms.append((kl2, dmi_kl(r[0], r[1])))
         for i in range(2):
-            terms.append((0.008, dmi_kl(r[0], r[1], rm[i][0], rm[i][1])))
-            terms.append((0.008, dmi_kl(u[i][0], u[i][1])))
+            terms.append((kl2, dmi_kl(r[0], r[1], rm[i][0], rm[i][1])))
+            terms.append((kl2, dmi_kl(u[i][0], u[i][1])))
         for i in range(2):
-            terms.append((0.001, dmi_rec(t_in[i], t_hat[i])))
+            terms.append((rec2, dmi_rec(t_in[i], t_hat[i])))
         for c in range(4):
-            terms.append((0.8, F.cross_entropy(logits[c], y)))
-        total = None
-        for coef, term in terms:
-            if coef != 1:
-                term = term * coef
-            total = term if total is None else total + term
+            terms.append((aux, F.cross_entropy(logits[c], y)))
+        readout = {}
         if not train:  # the readouts the Go method computes in evaluation
             for c in range(4):
-                dmi_info_bits(logits[c], y, self.k)
-                gate.narrow(1, c, 1).squeeze(1)
-        return total, predict
+                readout[DMI_BITS_KEYS[c]] = dmi_info_bits(logits[c], y, self.k)
+                readout[DMI_GATE_KEYS[c]] = gate.narrow(1, c, 1).squeeze(1)
+        return _dmi_total(terms), predict, lt, readout
+
+    def forward(self, xs, y, train):
+        loss, fused, _, _ = self.outputs(xs, y, train)
+        return loss, fused
+
+
+def _dmi_total(terms):
+    total = None
+    for coef, term in terms:
+        if coef != 1:
+            term = term * coef
+        total = term if total is None else total + term
+    return total
+
+
+def go_name(name):
+    """The Go VarStore name of a parameter of these modules (bench.Build: enc<m>.<layer>.weight for the
+    encoders, method.<layer>.weight for the method), e.g. enc.0.layers.1.weight -> enc0.1.weight,
+    vib_rm.1.lin.bias -> method.vib_r1.bias, recon_t.0.layers.1.weight -> method.recon_t0.1.weight."""
+    parts = name.split(".")
+    if parts[0] == "enc":  # MLPEncoder: enc.<m>.layers.<i>.<leaf>
+        if len(parts) != 5 or parts[2] != "layers":
+            raise ValueError(f"no Go name for {name}")
+        return f"enc{parts[1]}.{parts[3]}.{parts[4]}"
+    layer, rest = parts[0], parts[1:]
+    if rest and rest[0].isdigit():
+        layer, rest = {"vib_rm": "vib_r"}.get(layer, layer) + rest[0], rest[1:]
+    layer = {"syn": "synergy"}.get(layer, layer)
+    if rest and rest[0] in ("lin", "layers"):
+        rest = rest[1:]
+    return ".".join(["method", layer] + rest)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -430,7 +550,7 @@ def build(name, seed):
     if spec["method"] == "joint":
         model = Joint(encoders, spec["classes"])
     else:
-        model = DMIStage3(encoders, spec["classes"])
+        model = DMI(encoders, spec["classes"], stage=3)
     torch.manual_seed(seed + 1)
     xs = [torch.randn((spec["batch"],) + tuple(s)) for s in spec["shapes"]]
     y = torch.randint(0, spec["classes"], (spec["batch"],))

@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/data"
+	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/bench/torchrt"
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -181,3 +184,128 @@ func BenchmarkOpOverhead(b *testing.B) {
 		s.Drop()
 	}
 }
+
+// smallCell is a cell of cs's method on a small synthetic mixture: epochs epochs, DMI with 1 + 1 epochs
+// of stages 1 and 2 so that every stage and stage switch runs.
+func smallCell(t testing.TB, method string, epochs int) (CellSpec, *bench.Cell, *data.Set) {
+	t.Helper()
+	cs := CellSpec{Name: method + "/small", Method: method, Dataset: "synthetic:train=300,val=150,test=200", Reps: 1}
+	var sets map[string]string
+	if method == "dmi" {
+		sets = map[string]string{"stage1_epochs": "1", "stage2_epochs": "1"}
+	}
+	c, err := bench.NewCell(method, sets, cs.Dataset, "mlp", nil, 3, store.TrainConfig{Optimizer: "sgd", LR: LR,
+		Momentum: Momentum, WeightDecay: WeightDecay, BatchSize: CellBatch, Epochs: epochs, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := data.Load(cs.Dataset, c.Seed, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs, c, set
+}
+
+// The phase-timed copy of the trainer (phasedCell) computes exactly what bench.Train computes: the
+// same curves, losses, best epoch and test metrics, bit for bit (so its phase split is bench.Train's).
+func TestPhasedCellReproducesTrain(t *testing.T) {
+	lockThread(t)
+	for _, method := range []string{"joint", "dmi"} {
+		_, c, set := smallCell(t, method, 4)
+		_, _, _, rec, err := goCell(c, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ph, _, run, err := phasedCell(c, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := compareRuns(runOfRecord(rec), run, true); d != "" {
+			t.Errorf("%s: the phase-timed copy differs from bench.Train in: %s", method, d)
+		}
+		if ph.Train <= 0 || ph.Val <= 0 || ph.Build <= 0 || ph.Test <= 0 {
+			t.Errorf("%s: phases %+v: every phase that runs should take time", method, ph)
+		}
+	}
+}
+
+// The PyTorch cell loop (perf/run_cells.py) on the exported cell computes what bench.Train computes:
+// identical initial weights, and (same data, order, weights; DMI: the Go noise stream) the same
+// validation accuracy curve, best epoch and test accuracy. Skipped under -short and without PyTorch.
+func TestTorchCellMirrorAgrees(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Python and PyTorch")
+	}
+	root, _ := filepath.Abs("../..")
+	pyPath := filepath.Join(root, ".deps", "torch-py")
+	if _, err := os.Stat(filepath.Join(pyPath, "torch", "__init__.py")); err != nil {
+		t.Skip("no PyTorch in .deps/torch-py (make perf installs it)")
+	}
+	lockThread(t)
+	cfg := Config{Threads: 1, Python: "python3", PythonPath: pyPath, CellRunner: filepath.Join(root, "perf", "run_cells.py")}
+	for _, method := range []string{"joint", "dmi"} {
+		cs, c, set := smallCell(t, method, 4)
+		dir := t.TempDir()
+		if _, err := exportCell(dir, cs, c, set); err != nil {
+			t.Fatal(err)
+		}
+		_, _, _, rec, err := goCell(c, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cfg.runTorchCell(dir, 0, 1, method == "dmi")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Weights.MaxAbsDiff != 0 || out.Weights.Loaded {
+			t.Errorf("%s: initial weights differ by %g", method, out.Weights.MaxAbsDiff)
+		}
+		goRun, pyRun := runOfRecord(rec), out.run(0)
+		if d := compareRuns(goRun, pyRun, false); d != "" {
+			t.Errorf("%s: PyTorch differs in %s\nGo      %+v\nPyTorch %+v", method, d, goRun, pyRun)
+		}
+		for e := range goRun.ValLoss {
+			if a, b := goRun.ValLoss[e], pyRun.ValLoss[e]; math.Abs(a-b) > 1e-4*math.Abs(a) {
+				t.Errorf("%s: epoch %d: validation loss Go %v, PyTorch %v", method, e+1, a, b)
+			}
+		}
+	}
+}
+
+// Benchmarks of complete cells (bench.Train, 30 epochs, the default protocol), e.g.
+//
+//	go test -run '^$' -bench Cell -count 5 ./bench/perf
+//
+// ROSMAP is skipped when its files are absent.
+func benchCell(b *testing.B, name string) {
+	lockThread(b)
+	cs, err := LookupCell(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	set, skip, err := loadCellSet(cs, 1, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if skip != "" {
+		b.Skip(skip)
+	}
+	c, err := cs.Cell(1, 30, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, _, _, err := goCell(c, set); err != nil { // warm-up
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, _, err := goCell(c, set); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCellJointSynthetic(b *testing.B) { benchCell(b, "joint/synthetic") }
+func BenchmarkCellDMISynthetic(b *testing.B)   { benchCell(b, "dmi/synthetic") }
+func BenchmarkCellJointRosmap(b *testing.B)    { benchCell(b, "joint/rosmap") }
+func BenchmarkCellDMIRosmap(b *testing.B)      { benchCell(b, "dmi/rosmap") }

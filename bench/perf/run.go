@@ -34,6 +34,14 @@ type Config struct {
 	Python, PythonPath, Runner string
 	NoTorch                    bool
 	Log                        io.Writer // progress, and the runner's stderr; nil: discarded
+
+	// Cells are the complete-cell benchmarks (cells.go), run after Models: CellEpochs epochs (0: 30),
+	// datasets from DataDir as `bench run --data-dir` ("" = $BENCH_DATA_DIR, else ../shared/data),
+	// PyTorch side CellRunner (perf/run_cells.py). Scale multiplies their Reps too.
+	Cells      []CellSpec
+	CellEpochs int
+	DataDir    string
+	CellRunner string
 }
 
 // Check values identify what a side computed: the evaluation loss of the freshly built model and the
@@ -129,7 +137,16 @@ type Report struct {
 
 	Models       []ModelResult `json:"models"`
 	AllTargetMet bool          `json:"all_targets_met"`
-	WallSeconds  float64       `json:"wall_seconds"`
+
+	// Complete cells (bench perf --cells): the protocol, the rows, and whether every row that ran on
+	// both sides met its target.
+	CellEpochs        int          `json:"cell_epochs,omitempty"`
+	CellBatch         int          `json:"cell_batch_size,omitempty"`
+	CellEvalBatch     int          `json:"cell_eval_batch_size,omitempty"`
+	Cells             []CellResult `json:"cells,omitempty"`
+	AllCellTargetsMet bool         `json:"all_cell_targets_met,omitempty"`
+
+	WallSeconds float64 `json:"wall_seconds"`
 }
 
 const stepsNote = "per model and round: plan.warmup untimed steps, then plan.repeats × plan.steps steps each timed " +
@@ -167,7 +184,7 @@ func (c *Config) plan(sp Spec) Plan {
 	return p
 }
 
-// Run measures every model of c on both sides and returns the report. It locks the calling
+// Run measures every model of c on both sides, then every cell of c.Cells, and returns the report. It locks the calling
 // goroutine to its OS thread for the Go measurements.
 func Run(c Config) (*Report, error) {
 	runtime.LockOSThread()
@@ -243,6 +260,11 @@ func Run(c Config) (*Report, error) {
 			mr.compareChecks()
 		}
 		rep.Models = append(rep.Models, mr)
+	}
+	if len(c.Cells) > 0 {
+		if err := c.RunCells(rep); err != nil {
+			return nil, err
+		}
 	}
 	rep.Libtorch, rep.LibtorchDir = torchrt.LibtorchVersion(), torchrt.LibtorchPath()
 	rep.WallSeconds = time.Since(rep.Started).Seconds()
@@ -356,6 +378,18 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "CPU: %s (%d CPUs), intra-op threads: Go %d, PyTorch %d; seed %d, %d round(s); SGD lr %g momentum %g wd %g\n",
 		r.CPUModel, r.NumCPU, r.GoThreads, r.TorchThreads, r.Seed, r.Rounds, r.LR, r.Momentum, r.WeightDecay)
 	fmt.Fprintf(w, "libtorch %s (Go: gotch %s, %s; PyTorch %s, Python %s)\n", r.Libtorch, r.Gotch, r.GoVersion, r.TorchVersion, r.PythonVersion)
+	if len(r.Models) > 0 {
+		fmt.Fprintln(w)
+		r.writeStepTable(w)
+	}
+	if len(r.Cells) > 0 {
+		fmt.Fprintln(w)
+		r.WriteCellTable(w)
+	}
+}
+
+// writeStepTable prints the step models.
+func (r *Report) writeStepTable(w io.Writer) {
 	fmt.Fprintln(w, "ms per step: median over all timed steps [p25–p75]; ratio = Go / PyTorch")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-15s %7s  %-24s %-24s %6s  %-24s %-24s %6s  %-7s %s\n", "model", "steps", "Go train", "PyTorch train", "ratio", "Go eval", "PyTorch eval", "ratio", "target", "check")

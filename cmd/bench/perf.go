@@ -19,14 +19,27 @@ func cmdPerf(args []string) error {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: bench perf [flags]\n\nTimes one training step (forward, backward, SGD with momentum 0.9 and weight decay 1e-4) and one\n"+
 			"evaluation step (forward under no-grad) of fixed models, in Go (this binary) and in PyTorch 2.1\n"+
-			"(perf/run_torch.py, started as a subprocess with the same settings), and compares them.\n\nmodels:")
+			"(perf/run_torch.py, started as a subprocess with the same settings), and compares them.\n\n"+
+			"With --cells it also times complete cells: bench.Train (build, epochs of training steps, validation after\n"+
+			"each epoch, best-checkpoint snapshots, restore, test evaluation) against perf/run_cells.py, a PyTorch loop\n"+
+			"running the same protocol on the data, initial weights and batch order the Go side exports; it prints\n"+
+			"both sides' per-phase split and compares their curves. `bench perf --cells --models none` times cells only.\n\nmodels:")
 		for _, s := range perf.Specs() {
 			fmt.Fprintf(fs.Output(), "  %-15s %s (per round: warm-up %d, %d×%d timed steps)\n", s.Name, s.Desc, s.Plan.Warmup, s.Plan.Repeats, s.Plan.Steps)
+		}
+		fmt.Fprintln(fs.Output(), "\ncells (mlp encoders, default protocol of bench run; --epochs sets the epochs):")
+		for _, s := range perf.CellSpecs() {
+			fmt.Fprintf(fs.Output(), "  %-16s %s on %s (per round: %d timed cells per side)\n", s.Name, s.Method, s.Dataset, s.Reps)
 		}
 		fmt.Fprintln(fs.Output(), "\nflags:")
 		fs.PrintDefaults()
 	}
-	models := fs.String("models", "all", "comma-separated perf models, or all")
+	models := fs.String("models", "all", "comma-separated perf models, all, or none")
+	cells := fs.Bool("cells", false, "also time complete cells (bench.Train against perf/run_cells.py)")
+	cellList := fs.String("cell-list", "all", "with --cells: comma-separated cells (method/dataset), or all")
+	epochs := fs.Int("epochs", 30, "with --cells: training epochs per cell")
+	dataDir := fs.String("data-dir", os.Getenv("BENCH_DATA_DIR"), "with --cells: root of real datasets (default $BENCH_DATA_DIR, else ../shared/data)")
+	cellRunner := fs.String("cell-runner", "perf/run_cells.py", "with --cells: the PyTorch cell runner script")
 	threads := fs.Int("threads", 1, "libtorch intra-op threads, both sides")
 	rounds := fs.Int("rounds", 3, "alternate Go and PyTorch this many times per model (fresh model and process each time); step times are pooled")
 	scale := fs.Float64("scale", 1, "multiply every model's number of timed repeats (e.g. 0.2 for a quick look)")
@@ -45,14 +58,30 @@ func cmdPerf(args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("perf: unexpected argument %q", fs.Arg(0))
 	}
-	if *threads < 1 || *rounds < 1 || *scale <= 0 {
-		return usagef("perf: --threads and --rounds must be ≥ 1 and --scale > 0")
+	if *threads < 1 || *rounds < 1 || *scale <= 0 || *epochs < 1 {
+		return usagef("perf: --threads, --rounds and --epochs must be ≥ 1 and --scale > 0")
 	}
 	cfg := perf.Config{Threads: *threads, Seed: *seed, Rounds: *rounds, Scale: *scale, Python: *python,
-		PythonPath: *pythonPath, Runner: *runner, NoTorch: *noTorch, Log: os.Stderr}
-	if *models == "all" {
+		PythonPath: *pythonPath, Runner: *runner, NoTorch: *noTorch, Log: os.Stderr,
+		CellEpochs: *epochs, DataDir: *dataDir, CellRunner: *cellRunner}
+	if *cells {
+		if *cellList == "all" {
+			cfg.Cells = perf.CellSpecs()
+		} else {
+			for _, name := range splitList(*cellList) {
+				cs, err := perf.LookupCell(name)
+				if err != nil {
+					return usageError{err}
+				}
+				cfg.Cells = append(cfg.Cells, cs)
+			}
+		}
+	}
+	switch *models {
+	case "all":
 		cfg.Models = perf.Specs()
-	} else {
+	case "none":
+	default:
 		for _, name := range splitList(*models) {
 			sp, err := perf.Lookup(name)
 			if err != nil {
@@ -61,9 +90,15 @@ func cmdPerf(args []string) error {
 			cfg.Models = append(cfg.Models, sp)
 		}
 	}
+	if len(cfg.Models) == 0 && len(cfg.Cells) == 0 {
+		return usagef("perf: nothing to time (--models none without --cells)")
+	}
 	if !cfg.NoTorch {
-		if _, err := os.Stat(cfg.Runner); err != nil {
+		if _, err := os.Stat(cfg.Runner); err != nil && len(cfg.Models) > 0 {
 			return usagef("perf: runner %s: %v (run from the repository root, or pass --runner)", cfg.Runner, err)
+		}
+		if _, err := os.Stat(cfg.CellRunner); err != nil && len(cfg.Cells) > 0 {
+			return usagef("perf: cell runner %s: %v (run from the repository root, or pass --cell-runner)", cfg.CellRunner, err)
 		}
 	}
 	rep, err := perf.Run(cfg)
@@ -72,7 +107,7 @@ func cmdPerf(args []string) error {
 	}
 	fmt.Println()
 	rep.WriteTable(os.Stdout)
-	if !cfg.NoTorch {
+	if !cfg.NoTorch && len(rep.Models) > 0 {
 		var missed []string
 		for _, m := range rep.Models {
 			if !m.TargetMet {
@@ -83,6 +118,19 @@ func cmdPerf(args []string) error {
 			fmt.Println("\ntargets (ratio ≤ 0.7 on the MLP models, ≤ 1.0 elsewhere, train and eval): all met")
 		} else {
 			fmt.Printf("\ntargets (ratio ≤ 0.7 on the MLP models, ≤ 1.0 elsewhere, train and eval): missed on %s\n", strings.Join(missed, ", "))
+		}
+	}
+	if !cfg.NoTorch && len(rep.Cells) > 0 {
+		var missed []string
+		for _, m := range rep.Cells {
+			if m.Skipped == "" && !m.TargetMet {
+				missed = append(missed, m.Spec.Name)
+			}
+		}
+		if len(missed) == 0 {
+			fmt.Println("cell targets (Go / PyTorch ≤ 0.7 per complete cell): all met")
+		} else {
+			fmt.Printf("cell targets (Go / PyTorch ≤ 0.7 per complete cell): missed on %s\n", strings.Join(missed, ", "))
 		}
 	}
 	if *out != "" {
