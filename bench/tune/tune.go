@@ -148,7 +148,7 @@ func ReadPresets(path string) ([]*Preset, error) {
 func Best(trials []*store.Record) (*store.Record, error) {
 	var best *store.Record
 	for _, r := range trials {
-		if r.Status != store.StatusOK || r.Trial == 0 {
+		if r.Status != store.StatusOK || r.Trial == 0 || !r.Val.Has("acc") { // a missing value is not 0
 			continue
 		}
 		if best == nil || r.Val.Acc > best.Val.Acc || (r.Val.Acc == best.Val.Acc && r.Trial < best.Trial) {

@@ -1,6 +1,7 @@
 package tune_test
 
 import (
+	"encoding/json"
 	"context"
 	"fmt"
 	"io"
@@ -153,5 +154,16 @@ func TestSearchRangesAreValid(t *testing.T) {
 				t.Fatalf("shared draw out of range: %+v", cfg)
 			}
 		}
+	}
+}
+
+// A trial whose record has no validation accuracy is not a trial with accuracy 0: it cannot be best.
+func TestBestSkipsTrialsWithoutValidationAccuracy(t *testing.T) {
+	var r store.Record
+	if err := json.Unmarshal([]byte(`{"status":"ok","trial":1,"val":{"acc":null}}`), &r); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := tune.Best([]*store.Record{&r}); err == nil {
+		t.Fatalf("Best chose trial %d, whose validation accuracy is missing", b.Trial)
 	}
 }
