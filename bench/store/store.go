@@ -146,28 +146,6 @@ func writeAtomic(path string, data []byte) (err error) {
 	return nil
 }
 
-// Has reports whether the cell of key is done: Lookup finds a valid ok or diverged record.
-//
-// Deprecated: use Lookup, which also says why a cell must run and returns errors. Like Lookup, Has
-// moves an unreadable record to the quarantine.
-func (s *Store) Has(key string) bool {
-	e, err := s.Lookup(key)
-	return err == nil && e.State == Done
-}
-
-// RemoveTemp deletes the temporary files of key whose writer process is dead (see CleanStale);
-// those of a live writer, in this process or another, are kept.
-//
-// Deprecated: call CleanStale once before a sweep.
-func (s *Store) RemoveTemp(key string) {
-	entries, _ := os.ReadDir(s.Dir)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".tmp-"+key+".json-") {
-			s.removeDeadTemp(e)
-		}
-	}
-}
-
 // Get reads the record for key.
 func (s *Store) Get(key string) (*Record, error) {
 	return ReadFile(s.path(key))

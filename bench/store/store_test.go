@@ -292,25 +292,6 @@ func TestQuarantine(t *testing.T) {
 }
 
 // The deprecated Has now means "done".
-func TestHasIsDone(t *testing.T) {
-	dir := t.TempDir()
-	s, _ := Open(dir)
-	writeRaw(t, dir, "trunc.json", `{"schema":1,"key":"trunc","meth`)
-	if s.Has("trunc") {
-		t.Error("a truncated record counts as done")
-	}
-	r := sample("failed")
-	r.Status = StatusFailed
-	s.Put(r)
-	if s.Has("failed") {
-		t.Error("a failed record counts as done")
-	}
-	s.Put(sample("ok"))
-	if !s.Has("ok") {
-		t.Error("an ok record does not count as done")
-	}
-}
-
 func mustMarshal(t *testing.T, r *Record) []byte {
 	r.Schema = SchemaVersion
 	b, err := json.Marshal(r)
