@@ -52,8 +52,8 @@ const pmrEps = 1e-8
 //     max(1, ⌊N_batches/10⌋) batches of the epoch's shuffled training order (encoders in eval mode, no
 //     gradient; the reference loop breaks after processing the batch that reaches N_batches/10, so at
 //     least one batch is used). Computed at EpochStart of epoch 1 without momentum; at EpochStart of
-//     every later epoch (= after each training epoch) recomputed and blended
-//     c ← (1−μ_p)·c_new + μ_p·c_old. A class absent from that subset keeps its previous prototype, or
+//     every later epoch (= after each training epoch) recomputed, and from epoch 3 on blended
+//     c ← (1−μ_p)·c_new + μ_p·c_old (the reference skips the blend after the first training epoch). A class absent from that subset keeps its previous prototype, or
 //     at epoch 1 takes its mean over the whole training split (guard of §4.7). Prototypes are constants.
 //   - Inside the window: d_ik^m = ‖z_i^m − c_k^m‖₂ (ε inside the root), L_PCE^m = CE(−d^m, y),
 //     s^m = Σ_i softmax(−d_i^m)[y_i], ρ = s^a/s^v; the weaker modality gets β = α (ρ > 1: visual, ρ < 1:
@@ -142,7 +142,9 @@ func (p *PMR) updatePrototypes(ec *bench.EpochContext) {
 		for _, k := range missing {
 			s.T(c.MustNarrow(0, k, 1, false)).Copy_(s.T(fallback[m].MustNarrow(0, k, 1, false)))
 		}
-		if ec.Epoch >= 2 && p.proto != nil {
+		// The reference blends from the third 1-based epoch: calculate_prototype receives the 0-based
+		// epoch just trained and skips the blend when it is 0 (methods.md §4.1, corrected).
+		if ec.Epoch >= 3 && p.proto != nil {
 			a := s.T(c.MustMulScalar(s.Scalar(1-p.momentum), false))
 			b := s.T(p.proto[m].MustMulScalar(s.Scalar(p.momentum), false))
 			c = s.T(a.MustAdd(b, false))

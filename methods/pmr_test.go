@@ -83,7 +83,9 @@ func pmrTestOrder(seed uint64, n int) []int64 {
 }
 
 // Prototypes at epoch 1 are the class means of the features of the first ⌊N_batches/10⌋ batches of
-// the order; at epoch 2 they are 0.8·(new class means) + 0.2·(old prototypes).
+// the order; at epoch 2 too (the reference skips the blend after the first training epoch:
+// calculate_prototype gets the 0-based epoch just trained and blends only when it is > 0,
+// methods.md §4.1 as corrected); from epoch 3 they are 0.8·(new class means) + 0.2·(old prototypes).
 func TestPMRPrototypesAreClassMeansWithMomentum(t *testing.T) {
 	run, train := ogmTestBuild(t, "pmr", nil, ogmTestData)
 	defer run.VS.Destroy()
@@ -111,13 +113,20 @@ func TestPMRPrototypesAreClassMeansWithMomentum(t *testing.T) {
 	p.EpochStart(&bench.EpochContext{Epoch: 2, Train: train, BatchSize: 8, Device: gotch.CPU, Order: order2})
 	feats, ys = pmrTestFeatures(s, run, train, order2[:24])
 	for m := range feats {
+		old[m] = pmrTestClassMeans(feats[m], ys, 4)
+		pmrTestCheckProto(t, "epoch 2 (no blend yet)", p.proto[m], old[m])
+	}
+	order3 := pmrTestOrder(9, n)
+	p.EpochStart(&bench.EpochContext{Epoch: 3, Train: train, BatchSize: 8, Device: gotch.CPU, Order: order3})
+	feats, ys = pmrTestFeatures(s, run, train, order3[:24])
+	for m := range feats {
 		want := pmrTestClassMeans(feats[m], ys, 4)
 		for k := range want {
 			for j := range want[k] {
 				want[k][j] = 0.8*want[k][j] + 0.2*old[m][k][j]
 			}
 		}
-		pmrTestCheckProto(t, "epoch 2 (momentum 0.2)", p.proto[m], want)
+		pmrTestCheckProto(t, "epoch 3 (momentum 0.2)", p.proto[m], want)
 	}
 	// Batch 32: 8 batches, ⌊8/10⌋ = 0, and the reference loop still processes one batch.
 	p.EpochStart(&bench.EpochContext{Epoch: 1, Train: train, BatchSize: 32, Device: gotch.CPU, Order: order1})
