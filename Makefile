@@ -48,7 +48,7 @@ clean:
 # and batch order), print Go/PyTorch ratios and the cells' phase split, and write perf.json. The PyTorch side needs
 # the full torch==2.1.0 wheel with its dependencies in .deps/torch-py (git-ignored): installed here when missing,
 # a one-off of several minutes (~4.6 GB, CUDA libraries included though only the CPU is used). Then about 2-3 minutes
-# on 2 cores for the steps (2.3 min measured) and CELLS_MIN for the cells. Flags through PERF_FLAGS, e.g.
+# on 2 cores for the steps (2.3 min measured) and about 4 more for the cells (3.8 min). Flags through PERF_FLAGS, e.g.
 # make perf PERF_FLAGS="--threads 2 --models joint-mlp", or PERF_FLAGS="--models none" for the cells only.
 PERF_FLAGS ?=
 .PHONY: perf

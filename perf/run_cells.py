@@ -36,6 +36,7 @@ import json
 import math
 import os
 import platform
+import resource
 import sys
 import time
 import warnings
@@ -145,6 +146,7 @@ def run_cell(man, raw, orders, init_override):
     wall, cpu = time.perf_counter_ns, time.process_time_ns
     mods = man["modalities"]
     ph, pc = dict.fromkeys(PHASES, 0), dict.fromkeys(PHASES, 0)  # wall clock and process CPU time per phase
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     c0 = cpu()
     t0 = wall()
     cm = [c0]
@@ -231,7 +233,8 @@ def run_cell(man, raw, orders, init_override):
     t_end = wall()
     lap("other", t_test, t_end)
     c1 = cm[0]
-    res.update(wall_ns=t_end - t0, cpu_ns=c1 - c0, phases_ns=ph, phases_cpu_ns=pc)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+    res.update(wall_ns=t_end - t0, cpu_ns=c1 - c0, minor_faults=faults, phases_ns=ph, phases_cpu_ns=pc)
     return res
 
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -153,6 +154,9 @@ type CellSide struct {
 	// beside Wall's median of bench.Train itself; GCs the garbage collections per bench.Train (median).
 	PhasedTotal float64 `json:"phased_total_ms,omitempty"`
 	GCs         float64 `json:"go_gcs_per_cell,omitempty"`
+	// Faults is the median number of minor page faults per cell (memory mapped and zeroed on first
+	// touch: fresh from the kernel, or given back by malloc_trim and taken again).
+	Faults float64 `json:"minor_page_faults_per_cell"`
 }
 
 // CellResult is one row of the cell table.
@@ -347,12 +351,17 @@ func exportCell(dir string, cs CellSpec, c *bench.Cell, set *data.Set) (*cellMan
 		return nil, err
 	}
 	if c.Method == "dmi" {
+		// Drawn in small pieces (the stream is the same): one large tensor would move glibc's dynamic
+		// mmap and trim thresholds for the rest of this process.
 		n := set.Train.Len() * c.MethodParams.Int("embed_size") * 9 * c.Train.Epochs
 		s := torchrt.NewScope()
-		t := bench.NewNoise(c.Seed, gotch.CPU).Randn(s, []int64{int64(n)})
+		noise := bench.NewNoise(c.Seed, gotch.CPU)
 		buf := make([]float32, n)
-		t.MustCopyData(buf, uint(n))
-		s.Drop()
+		for off := 0; off < n; off += 8192 {
+			k := min(8192, n-off)
+			noise.Randn(s, []int64{int64(k)}).MustCopyData(buf[off:off+k], uint(k))
+			s.Drop()
+		}
 		man.Noise = &manifestNoise{File: "noise.f32", Len: n}
 		if err := writeFloat32s(filepath.Join(dir, man.Noise.File), buf); err != nil {
 			return nil, err
@@ -375,21 +384,112 @@ func loadCellSet(cs CellSpec, seed int64, dataDir string) (set *data.Set, skip s
 	return set, "", err
 }
 
-// goCell times bench.Train on the cell: wall clock, process CPU time, Go garbage collections.
-func goCell(c *bench.Cell, set *data.Set) (wall, cpu int64, gcs uint32, rec *store.Record, err error) {
+// goTiming is one timed bench.Train.
+type goTiming struct {
+	wall, cpu, faults int64 // ns, ns, minor page faults
+	gcs               uint32
+}
+
+// goCell times bench.Train on the cell: wall clock, process CPU time, page faults, Go garbage collections.
+func goCell(c *bench.Cell, set *data.Set) (t goTiming, rec *store.Record, err error) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	cc := *c
+	f0 := minorFaults()
 	c0 := processCPUNS()
 	t0 := time.Now()
 	rec, err = bench.Train(context.Background(), &cc, set, gotch.CPU, nil)
-	wall = int64(time.Since(t0))
-	cpu = processCPUNS() - c0
+	t.wall = int64(time.Since(t0))
+	t.cpu = processCPUNS() - c0
+	t.faults = minorFaults() - f0
 	runtime.ReadMemStats(&after)
+	t.gcs = after.NumGC - before.NumGC
 	if err == nil && rec.Status != store.StatusOK {
 		err = fmt.Errorf("cell %s", rec.Status)
 	}
-	return wall, cpu, after.NumGC - before.NumGC, rec, err
+	return t, rec, err
+}
+
+// GoCellTiming is one timed bench.Train.
+type GoCellTiming struct {
+	WallNS int64  `json:"wall_ns"`
+	CPUNS  int64  `json:"cpu_ns"`
+	Faults int64  `json:"minor_faults"`
+	GCs    uint32 `json:"go_gcs"`
+}
+
+// GoRound is one round of the Go side of a cell benchmark: Cells timed bench.Train cells (Run is
+// the first one's record), then one phase-timed cell (Phases, PhasesCPU; Phased its record).
+type GoRound struct {
+	Cells     []GoCellTiming `json:"cells"`
+	Run       CellRun        `json:"run"`
+	Phases    Phases         `json:"phases_ms"`
+	PhasesCPU Phases         `json:"phases_cpu_ms"`
+	Phased    CellRun        `json:"phased_run"`
+}
+
+// goRound runs warmup untimed and reps timed bench.Train cells, then one phase-timed cell.
+func goRound(cell *bench.Cell, set *data.Set, warmup, reps int) (*GoRound, error) {
+	for i := 0; i < warmup; i++ {
+		if _, _, err := goCell(cell, set); err != nil {
+			return nil, err
+		}
+	}
+	gr := &GoRound{}
+	for i := 0; i < reps; i++ {
+		t, rec, err := goCell(cell, set)
+		if err != nil {
+			return nil, err
+		}
+		gr.Cells = append(gr.Cells, GoCellTiming{WallNS: t.wall, CPUNS: t.cpu, Faults: t.faults, GCs: t.gcs})
+		if i == 0 {
+			gr.Run = runOfRecord(rec)
+		}
+	}
+	var err error
+	gr.Phases, gr.PhasesCPU, gr.Phased, err = phasedCell(cell, set)
+	return gr, err
+}
+
+// RunGoRound is the Go side of one round of cell benchmark cs in a process of its own (`bench perf
+// --go-round`, started by RunCells when Config.GoExe is set), like the PyTorch side's: the dataset
+// loaded as `bench run` loads it, one untimed warm-up cell, reps timed bench.Train cells and one
+// phase-timed cell. A fresh process keeps the allocator's state (glibc's dynamic mmap and trim
+// thresholds move with every large block freed) from depending on what the parent did before,
+// such as exporting the cell or timing other models. The caller must have locked its OS thread.
+func RunGoRound(cs CellSpec, seed int64, epochs, threads int, dataDir string, reps int) (*GoRound, error) {
+	torchrt.SetNumThreads(max(1, threads))
+	set, skip, err := loadCellSet(cs, seed, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if skip != "" {
+		return nil, errors.New(skip)
+	}
+	cell, err := cs.Cell(seed, epochs, threads)
+	if err != nil {
+		return nil, err
+	}
+	return goRound(cell, set, 1, reps)
+}
+
+// runGoRoundProcess runs RunGoRound in a child process: c.GoExe perf --go-round.
+func (c *Config) runGoRoundProcess(cs CellSpec, epochs, reps int) (*GoRound, error) {
+	cmd := exec.Command(c.GoExe, "perf", "--go-round", fmt.Sprintf("%s:%d", cs.Name, reps), "--seed", fmt.Sprint(c.Seed),
+		"--epochs", fmt.Sprint(epochs), "--threads", fmt.Sprint(c.Threads), "--data-dir", c.DataDir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	var gr GoRound
+	if err := json.Unmarshal(stdout.Bytes(), &gr); err != nil {
+		return nil, fmt.Errorf("reading the Go round's JSON: %w", err)
+	}
+	if len(gr.Cells) != reps {
+		return nil, fmt.Errorf("the Go round returned %d cells, want %d", len(gr.Cells), reps)
+	}
+	return &gr, nil
 }
 
 // cellTorchOut is the JSON perf/run_cells.py prints.
@@ -410,6 +510,7 @@ type cellTorchOut struct {
 		Reason      string           `json:"reason"`
 		WallNS      int64            `json:"wall_ns"`
 		CPUNS       int64            `json:"cpu_ns"`
+		MinorFaults int64            `json:"minor_faults"`
 		PhasesNS    map[string]int64 `json:"phases_ns"`
 		PhasesCPUNS map[string]int64 `json:"phases_cpu_ns"`
 		ValAcc      []float64        `json:"val_acc"`
@@ -543,22 +644,26 @@ func (c *Config) runCell(cs CellSpec, epochs int, rep *Report) (*CellResult, err
 	}
 	cr.Splits.Train, cr.Splits.Val, cr.Splits.Test = set.Train.Len(), set.Val.Len(), set.Test.Len()
 	cr.StepsPerEpoch = (set.Train.Len() + CellBatch - 1) / CellBatch
-	dir, err := os.MkdirTemp("", "bench-perf-cell-")
-	if err != nil {
-		return nil, err
+	var dir string
+	if c.CellDir != "" { // kept, for running perf/run_cells.py by hand
+		dir = filepath.Join(c.CellDir, strings.ReplaceAll(cs.Name, "/", "-"))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	} else {
+		if dir, err = os.MkdirTemp("", "bench-perf-cell-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
 	}
-	defer os.RemoveAll(dir)
 	if !c.NoTorch {
 		if _, err := exportCell(dir, cs, cell, set); err != nil {
 			return nil, fmt.Errorf("export: %w", err)
 		}
 	}
-	c.logf("perf: %s: %d/%d/%d samples, %d epochs × %d steps, warm-up\n", cs.Name, cr.Splits.Train, cr.Splits.Val, cr.Splits.Test, epochs, cr.StepsPerEpoch)
-	if _, _, _, _, err := goCell(cell, set); err != nil {
-		return nil, err
-	}
+	c.logf("perf: %s: %d/%d/%d samples, %d epochs × %d steps\n", cs.Name, cr.Splits.Train, cr.Splits.Val, cr.Splits.Test, epochs, cr.StepsPerEpoch)
 	var goWall, goCPU, pyWall, pyCPU []int64
-	var goGCs []float64
+	var goGCs, goFaults, pyFaults []float64
 	var goPhases, pyPhases, goPhasesCPU, pyPhasesCPU []Phases
 	var goPhasedTotals []float64
 	var py *cellTorchOut
@@ -567,24 +672,34 @@ func (c *Config) runCell(cs CellSpec, epochs int, rep *Report) (*CellResult, err
 		goFirst := r%2 == 0
 		for k := 0; k < 2; k++ {
 			if (k == 0) == goFirst {
-				c.logf("perf: %s round %d/%d: Go (%d × bench.Train, 1 phase-timed)\n", cs.Name, r+1, c.Rounds, reps)
-				for i := 0; i < reps; i++ {
-					w, cp, gcs, rec, err := goCell(cell, set)
-					if err != nil {
-						return nil, err
+				var gr *GoRound
+				if c.GoExe != "" {
+					c.logf("perf: %s round %d/%d: Go, fresh process (1 warm-up + %d × bench.Train, 1 phase-timed)\n", cs.Name, r+1, c.Rounds, reps)
+					gr, err = c.runGoRoundProcess(cs, epochs, reps)
+				} else {
+					warmup := 0
+					if r == 0 {
+						warmup = 1
 					}
-					goWall, goCPU, goGCs = append(goWall, w), append(goCPU, cp), append(goGCs, float64(gcs))
-					if r == 0 && i == 0 {
-						cr.GoRun = runOfRecord(rec)
-					}
+					c.logf("perf: %s round %d/%d: Go, in this process (%d warm-up + %d × bench.Train, 1 phase-timed)\n", cs.Name, r+1, c.Rounds, warmup, reps)
+					gr, err = goRound(cell, set, warmup, reps)
 				}
-				ph, phCPU, run, err := phasedCell(cell, set)
 				if err != nil {
 					return nil, err
 				}
-				goPhases, goPhasesCPU, goPhasedTotals = append(goPhases, ph), append(goPhasesCPU, phCPU), append(goPhasedTotals, ph.Total())
-				if note := compareRuns(cr.GoRun, run, true); note != "" {
+				for _, t := range gr.Cells {
+					goWall, goCPU, goGCs = append(goWall, t.WallNS), append(goCPU, t.CPUNS), append(goGCs, float64(t.GCs))
+					goFaults = append(goFaults, float64(t.Faults))
+				}
+				if r == 0 {
+					cr.GoRun = gr.Run
+				}
+				goPhases, goPhasesCPU, goPhasedTotals = append(goPhases, gr.Phases), append(goPhasesCPU, gr.PhasesCPU), append(goPhasedTotals, gr.Phases.Total())
+				if note := compareRuns(cr.GoRun, gr.Phased, true); note != "" {
 					cr.ReplicaOK, cr.ReplicaNote = false, note
+				}
+				if note := compareRuns(cr.GoRun, gr.Run, true); note != "" {
+					return nil, fmt.Errorf("bench.Train is not deterministic: rounds differ in %s", note)
 				}
 				continue
 			}
@@ -600,6 +715,7 @@ func (c *Config) runCell(cs CellSpec, epochs int, rep *Report) (*CellResult, err
 				pyWall, pyCPU = append(pyWall, cl.WallNS), append(pyCPU, cl.CPUNS)
 				w, cp := out.phases(i)
 				pyPhases, pyPhasesCPU = append(pyPhases, w), append(pyPhasesCPU, cp)
+				pyFaults = append(pyFaults, float64(cl.MinorFaults))
 				cr.TorchTimedTest = append(cr.TorchTimedTest, cl.Test.Acc)
 			}
 			if py == nil {
@@ -608,15 +724,14 @@ func (c *Config) runCell(cs CellSpec, epochs int, rep *Report) (*CellResult, err
 		}
 	}
 	cr.Go = CellSide{Wall: Summarise(goWall, reps), CPU: Summarise(goCPU, reps), Phases: medianPhases(goPhases), PhasesCPU: medianPhases(goPhasesCPU)}
-	slices.Sort(goPhasedTotals)
-	slices.Sort(goGCs)
-	cr.Go.PhasedTotal, cr.Go.GCs = quantile(goPhasedTotals, 0.5), quantile(goGCs, 0.5)
+	cr.Go.PhasedTotal, cr.Go.GCs, cr.Go.Faults = median(goPhasedTotals), median(goGCs), median(goFaults)
 	if c.NoTorch {
 		return cr, nil
 	}
 	rep.TorchVersion, rep.TorchPath, rep.PythonVersion = py.TorchVersion, py.TorchPath, py.PythonVersion
 	rep.TorchThreads, rep.TorchInterop = py.Threads, py.Interop
 	cr.Torch = &CellSide{Wall: Summarise(pyWall, reps), CPU: Summarise(pyCPU, reps), Phases: medianPhases(pyPhases), PhasesCPU: medianPhases(pyPhasesCPU)}
+	cr.Torch.Faults = median(pyFaults)
 	cr.Ratio = cr.Go.Wall.Median / cr.Torch.Wall.Median
 	cr.CPURatio = cr.Go.CPU.Median / cr.Torch.CPU.Median
 	cr.TargetMet = cr.Ratio <= cr.Target
@@ -639,6 +754,15 @@ func (c *Config) runCell(cs CellSpec, epochs int, rep *Report) (*CellResult, err
 		cr.ValLossMaxRel = max(cr.ValLossMaxRel, math.Abs(a-b)/max(math.Abs(a), math.Abs(b), 1e-12))
 	}
 	return cr, nil
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return quantile(v, 0.5)
 }
 
 // compareRuns describes how b differs from a ("" if it does not): the validation accuracy curve, the
@@ -667,11 +791,11 @@ func (r *Report) WriteCellTable(w io.Writer) {
 	if len(r.Cells) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "complete cells: bench.Train (Go) vs perf/run_cells.py (PyTorch %s), mlp encoders, %d epochs, batch %d, eval batch %d, "+
-		"SGD lr %g momentum %g wd %g, %d intra-op thread(s)\n", r.TorchVersion, r.CellEpochs, r.CellBatch, r.CellEvalBatch, r.LR, r.Momentum, r.WeightDecay, r.Threads)
+	fmt.Fprintf(w, "complete cells: bench.Train (Go) vs perf/run_cells.py (PyTorch), mlp encoders, %d epochs, batch %d, eval batch %d, "+
+		"SGD lr %g momentum %g wd %g, %d intra-op thread(s)\n", r.CellEpochs, r.CellBatch, r.CellEvalBatch, r.LR, r.Momentum, r.WeightDecay, r.Threads)
 	fmt.Fprintln(w, "ms per cell: median [p25–p75] over rounds × reps timed cells; ratio = Go / PyTorch (lower: Go faster)")
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-16s %-12s %5s  %-26s %-26s %6s %6s  %s\n", "cell", "train/val/te", "cells", "Go (bench.Train)", "PyTorch", "ratio", "cpu", "target")
+	fmt.Fprintf(w, "%-16s %-14s %5s  %-26s %-26s %6s %6s  %-10s %s\n", "cell", "train/val/test", "cells", "Go (bench.Train)", "PyTorch", "ratio", "cpu", "target", "page faults Go/PyTorch")
 	cell := func(s Stats) string { return fmt.Sprintf("%.1f [%.1f–%.1f]", s.Median, s.P25, s.P75) }
 	for _, m := range r.Cells {
 		if m.Skipped != "" {
@@ -679,8 +803,9 @@ func (r *Report) WriteCellTable(w io.Writer) {
 			continue
 		}
 		sizes := fmt.Sprintf("%d/%d/%d", m.Splits.Train, m.Splits.Val, m.Splits.Test)
-		py, ratio, cpu, tgt := "-", "-", "-", "-"
+		py, ratio, cpu, tgt, faults := "-", "-", "-", "-", fmt.Sprintf("%.0f", m.Go.Faults)
 		if m.Torch != nil {
+			faults += fmt.Sprintf("/%.0f", m.Torch.Faults)
 			py, ratio, cpu = cell(m.Torch.Wall), fmt.Sprintf("%.2f", m.Ratio), fmt.Sprintf("%.2f", m.CPURatio)
 			tgt = fmt.Sprintf("≤%.1f ", m.Target)
 			if m.TargetMet {
@@ -689,7 +814,7 @@ func (r *Report) WriteCellTable(w io.Writer) {
 				tgt += "MISSED"
 			}
 		}
-		fmt.Fprintf(w, "%-16s %-12s %5d  %-26s %-26s %6s %6s  %s\n", m.Spec.Name, sizes, m.Go.Wall.Steps, cell(m.Go.Wall), py, ratio, cpu, tgt)
+		fmt.Fprintf(w, "%-16s %-14s %5d  %-26s %-26s %6s %6s  %-10s %s\n", m.Spec.Name, sizes, m.Go.Wall.Steps, cell(m.Go.Wall), py, ratio, cpu, tgt, faults)
 	}
 	for _, kind := range []string{"wall clock", "process CPU time"} {
 		fmt.Fprintln(w)
@@ -743,7 +868,8 @@ func (r *Report) WriteCellTable(w io.Writer) {
 		fmt.Fprintf(w, "; %s; PyTorch cell drawing %s noise: %s; val loss max rel Δ %.1e\n", wt, m.TorchRunNoise, agree, m.ValLossMaxRel)
 		fmt.Fprintf(w, "    best epoch Go %d / PyTorch %d; test acc Go %.4f / PyTorch %.4f", m.GoRun.BestEpoch, m.TorchRun.BestEpoch, m.GoRun.TestAcc, m.TorchRun.TestAcc)
 		if m.Spec.Method == "dmi" && len(m.TorchTimedTest) > 0 {
-			fmt.Fprintf(w, " (timed PyTorch cells, torch.randn noise: %s)", fmtAccs(m.TorchTimedTest))
+			fmt.Fprintf(w, " (timed PyTorch cells, torch.randn noise: %.4f–%.4f over %d cells)", slices.Min(m.TorchTimedTest),
+				slices.Max(m.TorchTimedTest), len(m.TorchTimedTest))
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "    val acc Go:      %s\n", fmtAccs(m.GoRun.ValAcc))

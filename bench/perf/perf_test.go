@@ -212,7 +212,7 @@ func TestPhasedCellReproducesTrain(t *testing.T) {
 	lockThread(t)
 	for _, method := range []string{"joint", "dmi"} {
 		_, c, set := smallCell(t, method, 4)
-		_, _, _, rec, err := goCell(c, set)
+		_, rec, err := goCell(c, set)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +249,7 @@ func TestTorchCellMirrorAgrees(t *testing.T) {
 		if _, err := exportCell(dir, cs, c, set); err != nil {
 			t.Fatal(err)
 		}
-		_, _, _, rec, err := goCell(c, set)
+		_, rec, err := goCell(c, set)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,14 +276,19 @@ func TestTorchCellMirrorAgrees(t *testing.T) {
 //
 //	go test -run '^$' -bench Cell -count 5 ./bench/perf
 //
-// ROSMAP is skipped when its files are absent.
+// ROSMAP is read from $BENCH_DATA_DIR, else ../shared/data beside the repository, and skipped when
+// its files are absent.
 func benchCell(b *testing.B, name string) {
 	lockThread(b)
 	cs, err := LookupCell(name)
 	if err != nil {
 		b.Fatal(err)
 	}
-	set, skip, err := loadCellSet(cs, 1, "")
+	dataDir := os.Getenv("BENCH_DATA_DIR")
+	if dataDir == "" {
+		dataDir = "../../../shared/data" // ../shared/data of the repository root; tests run in bench/perf
+	}
+	set, skip, err := loadCellSet(cs, 1, dataDir)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -294,12 +299,12 @@ func benchCell(b *testing.B, name string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, _, _, _, err := goCell(c, set); err != nil { // warm-up
+	if _, _, err := goCell(c, set); err != nil { // warm-up
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, _, _, err := goCell(c, set); err != nil {
+		if _, _, err := goCell(c, set); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -37,11 +37,16 @@ type Config struct {
 
 	// Cells are the complete-cell benchmarks (cells.go), run after Models: CellEpochs epochs (0: 30),
 	// datasets from DataDir as `bench run --data-dir` ("" = $BENCH_DATA_DIR, else ../shared/data),
-	// PyTorch side CellRunner (perf/run_cells.py). Scale multiplies their Reps too.
+	// PyTorch side CellRunner (perf/run_cells.py). Scale multiplies their Reps too. The exported cells
+	// go to a temporary directory, removed afterwards, or to CellDir/<method>-<dataset>, kept.
 	Cells      []CellSpec
 	CellEpochs int
 	DataDir    string
 	CellRunner string
+	CellDir    string
+	// GoExe, if set, is this program (`bench`): each round of a cell's Go side then runs in a fresh
+	// process (`bench perf --go-round`), as each of the PyTorch side's does; else in this process.
+	GoExe string
 }
 
 // Check values identify what a side computed: the evaluation loss of the freshly built model and the

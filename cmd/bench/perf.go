@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/mmfusion/bench/bench/perf"
@@ -40,6 +42,8 @@ func cmdPerf(args []string) error {
 	epochs := fs.Int("epochs", 30, "with --cells: training epochs per cell")
 	dataDir := fs.String("data-dir", os.Getenv("BENCH_DATA_DIR"), "with --cells: root of real datasets (default $BENCH_DATA_DIR, else ../shared/data)")
 	cellRunner := fs.String("cell-runner", "perf/run_cells.py", "with --cells: the PyTorch cell runner script")
+	goRound := fs.String("go-round", "", "internal, started by --cells: run one round of cell NAME's Go side (NAME:REPS) in this process and print it as JSON")
+	cellDir := fs.String("cell-dir", "", "with --cells: keep each exported cell (data, orders, initial weights) in DIR/<method>-<dataset>, for running the runner by hand")
 	threads := fs.Int("threads", 1, "libtorch intra-op threads, both sides")
 	rounds := fs.Int("rounds", 3, "alternate Go and PyTorch this many times per model (fresh model and process each time); step times are pooled")
 	scale := fs.Float64("scale", 1, "multiply every model's number of timed repeats (e.g. 0.2 for a quick look)")
@@ -61,9 +65,29 @@ func cmdPerf(args []string) error {
 	if *threads < 1 || *rounds < 1 || *scale <= 0 || *epochs < 1 {
 		return usagef("perf: --threads, --rounds and --epochs must be ≥ 1 and --scale > 0")
 	}
+	if *goRound != "" {
+		name, n, _ := strings.Cut(*goRound, ":")
+		reps, err := strconv.Atoi(n)
+		if err != nil || reps < 1 {
+			return usagef("perf: --go-round %q: want NAME:REPS", *goRound)
+		}
+		cs, err := perf.LookupCell(name)
+		if err != nil {
+			return usageError{err}
+		}
+		runtime.LockOSThread()
+		gr, err := perf.RunGoRound(cs, *seed, *epochs, *threads, *dataDir, reps)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(os.Stdout).Encode(gr)
+	}
 	cfg := perf.Config{Threads: *threads, Seed: *seed, Rounds: *rounds, Scale: *scale, Python: *python,
 		PythonPath: *pythonPath, Runner: *runner, NoTorch: *noTorch, Log: os.Stderr,
-		CellEpochs: *epochs, DataDir: *dataDir, CellRunner: *cellRunner}
+		CellEpochs: *epochs, DataDir: *dataDir, CellRunner: *cellRunner, CellDir: *cellDir}
+	if exe, err := os.Executable(); err == nil {
+		cfg.GoExe = exe
+	}
 	if *cells {
 		if *cellList == "all" {
 			cfg.Cells = perf.CellSpecs()
