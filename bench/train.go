@@ -337,11 +337,40 @@ func (r *Run) Step(s *torchrt.Scope, b *Batch, opt *nn.Optimizer, hook AfterBack
 	return lv
 }
 
+// Phase is a part of a cell, for a PhaseClock.
+type Phase int
+
+// The parts of a cell, in the order they first end.
+const (
+	PhaseBuild    Phase = iota // seeding, encoders and method
+	PhaseData                  // training and validation splits to tensors
+	PhaseTrain                 // an epoch's training steps (and the method's epoch hook)
+	PhaseVal                   // an epoch's validation pass
+	PhaseSnapshot              // keeping the best checkpoint
+	PhaseTest                  // restoring the best checkpoint and the test pass
+	PhaseOther                 // stage switches, optimisers, frees at the end
+	NumPhases
+)
+
+// PhaseClock is called each time a part of a cell ends, with that part; `bench perf --cells` reads a
+// clock in it to split a cell's time. The trainer itself keeps no clock.
+type PhaseClock func(ended Phase)
+
 // Train runs the cell's epochs on the training split, selects the epoch with the best validation
 // accuracy, restores it and evaluates it once on the test split. The returned record has every field
 // but the key and versions filled in. A diverged run returns the record with StatusDiverged and
 // ErrDiverged; a cancelled context returns ctx.Err().
-func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progress Progress) (rec *store.Record, err error) {
+func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progress Progress) (*store.Record, error) {
+	return TrainClocked(ctx, c, set, dev, progress, nil)
+}
+
+// TrainClocked is Train calling clock (when not nil) at the end of each of the cell's parts.
+func TrainClocked(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progress Progress, clock PhaseClock) (rec *store.Record, err error) {
+	ended := func(p Phase) {
+		if clock != nil {
+			clock(p)
+		}
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			if re, ok := r.(ReadError); ok {
@@ -367,16 +396,19 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 	if err != nil {
 		return nil, err
 	}
-	defer torchrt.ReleaseFreeMemory() // runs last, after every deferred free below
+	defer ended(PhaseOther)
+	defer torchrt.ReleaseFreeMemory() // runs after every deferred free below
 	defer r.VS.Destroy()
 	if cl, ok := r.Method.(Closer); ok {
 		defer cl.Close()
 	}
 
+	ended(PhaseBuild)
 	train := SplitOnDevice(set.Train, set.Modalities, dev)
 	defer train.Drop()
 	val := SplitOnDevice(set.Val, set.Modalities, dev)
 	defer val.Drop()
+	ended(PhaseData)
 
 	newOptimizer := func(lr float64) (*nn.Optimizer, error) {
 		return nn.NewSGDConfig(c.Train.Momentum, 0, c.Train.WeightDecay, false).Build(r.VS, lr)
@@ -425,6 +457,7 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 				stage, bestAcc = next, -1
 			}
 		}
+		ended(PhaseOther)
 		order.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 		if epochStarter != nil {
 			epochStarter.EpochStart(&EpochContext{Epoch: epoch, Train: train, BatchSize: c.Train.BatchSize, Device: dev, Order: perm})
@@ -448,6 +481,7 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 			}
 			lossSum += lv * float64(len(idx))
 		}
+		ended(PhaseTrain)
 		ev := r.evaluate(val, epoch)
 		vm := r.metrics(ev)
 		es := store.EpochStats{Epoch: epoch, TrainLoss: lossSum / float64(train.n), ValLoss: vm.Loss, ValAcc: vm.Acc, ValF1: vm.MacroF1, Stage: stage}
@@ -455,6 +489,7 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 		if progress != nil {
 			progress(es)
 		}
+		ended(PhaseVal)
 		if vm.Acc > bestAcc {
 			bestAcc = vm.Acc
 			dropAll(best)
@@ -462,6 +497,7 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 			rec.BestEpoch = epoch
 			rec.Val = vm
 		}
+		ended(PhaseSnapshot)
 	}
 	if c.Trial > 0 { // a tuning trial is scored on validation only: the test split is never read
 		rec.WallSeconds = time.Since(began).Seconds()
@@ -473,6 +509,7 @@ func Train(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device, progre
 	defer test.Drop()
 	final := r.evaluate(test, rec.BestEpoch)
 	rec.Test, rec.TestPredictions = r.metrics(final), final.pred
+	ended(PhaseTest)
 	rec.WallSeconds = time.Since(began).Seconds()
 	rec.Finished = time.Now().UTC()
 	return rec, nil

@@ -150,7 +150,7 @@ type CellSide struct {
 	CPU       Stats  `json:"cpu_ms"`
 	Phases    Phases `json:"phases_ms"`     // wall clock
 	PhasesCPU Phases `json:"phases_cpu_ms"` // process CPU time
-	// Go: PhasedTotal is the median total of the phase-timed copy of the trainer (one per round),
+	// Go: PhasedTotal is the median total of the phase-timed cell (bench.TrainClocked, one per round),
 	// beside Wall's median of bench.Train itself; GCs the garbage collections per bench.Train (median).
 	PhasedTotal float64 `json:"phased_total_ms,omitempty"`
 	GCs         float64 `json:"go_gcs_per_cell,omitempty"`
@@ -181,8 +181,8 @@ type CellResult struct {
 	Target    float64 `json:"target"`
 	TargetMet bool    `json:"target_met"`
 
-	// Checks. GoRun is bench.Train's record; ReplicaOK says the phase-timed copy reproduced it exactly
-	// in every round (else its phase split does not describe bench.Train). TorchRun is the PyTorch
+	// Checks. GoRun is bench.Train's record; ReplicaOK says the phase-timed cell (bench.TrainClocked)
+	// reproduced it exactly in every round (the clock changes nothing computed). TorchRun is the PyTorch
 	// cell compared with it: a timed cell for joint, the check run drawing the Go noise for DMI.
 	GoRun          CellRun   `json:"go_run"`
 	ReplicaOK      bool      `json:"replica_reproduces_train"`
@@ -202,8 +202,8 @@ type CellResult struct {
 }
 
 // epochOrders are the training orders of bench.Train: one PCG seeded (seed, 0xda7a) shuffling one
-// permutation in place at every epoch. (A copy of train.go's two lines; the check that the phase-timed
-// copy and the PyTorch loop reproduce bench.Train's curves guards it.)
+// permutation in place at every epoch. (A copy of train.go's two lines; the check that the PyTorch
+// loop reproduces bench.Train's curves guards it.)
 func epochOrders(seed int64, n, epochs int) [][]int64 {
 	order := rand.New(rand.NewPCG(uint64(seed), 0xda7a))
 	perm := make([]int64, n)
@@ -818,7 +818,7 @@ func (r *Report) WriteCellTable(w io.Writer) {
 	}
 	for _, kind := range []string{"wall clock", "process CPU time"} {
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "phase split, %s, ms per cell (median per phase over rounds; Go: perf's phase-timed copy of bench.Train; "+
+		fmt.Fprintf(w, "phase split, %s, ms per cell (median per phase over rounds; Go: bench.TrainClocked; "+
 			"last column: the cell's median as timed above)\n", kind)
 		fmt.Fprintf(w, "%-16s %-7s %8s %8s %9s %8s %8s %8s %8s %9s %9s\n", "cell", "side", "build", "data", "train", "val", "snapshot", "test", "other", "total", "cell")
 		for _, m := range r.Cells {
@@ -848,9 +848,9 @@ func (r *Report) WriteCellTable(w io.Writer) {
 		if m.Skipped != "" {
 			continue
 		}
-		rep := "phase-timed copy reproduces bench.Train"
+		rep := "phase-timed cell reproduces bench.Train"
 		if !m.ReplicaOK {
-			rep = "phase-timed copy DIFFERS from bench.Train (" + m.ReplicaNote + "): its phase split is not bench.Train's"
+			rep = "phase-timed cell DIFFERS from bench.Train (" + m.ReplicaNote + "): the clock changed what is computed"
 		}
 		fmt.Fprintf(w, "  %s: %s", m.Spec.Name, rep)
 		if m.TorchRun == nil {

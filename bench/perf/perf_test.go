@@ -206,8 +206,9 @@ func smallCell(t testing.TB, method string, epochs int) (CellSpec, *bench.Cell, 
 	return cs, c, set
 }
 
-// The phase-timed copy of the trainer (phasedCell) computes exactly what bench.Train computes: the
-// same curves, losses, best epoch and test metrics, bit for bit (so its phase split is bench.Train's).
+// The phase-timed cell (bench.TrainClocked with a clock) computes exactly what bench.Train computes:
+// the same curves, losses, best epoch and test metrics, bit for bit; and every phase that runs is
+// given time.
 func TestPhasedCellReproducesTrain(t *testing.T) {
 	lockThread(t)
 	for _, method := range []string{"joint", "dmi"} {
@@ -221,7 +222,7 @@ func TestPhasedCellReproducesTrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		if d := compareRuns(runOfRecord(rec), run, true); d != "" {
-			t.Errorf("%s: the phase-timed copy differs from bench.Train in: %s", method, d)
+			t.Errorf("%s: the phase-timed cell differs from bench.Train in: %s", method, d)
 		}
 		if ph.Train <= 0 || ph.Val <= 0 || ph.Build <= 0 || ph.Test <= 0 {
 			t.Errorf("%s: phases %+v: every phase that runs should take time", method, ph)
