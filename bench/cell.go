@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 
@@ -54,6 +55,28 @@ func NewCell(method string, methodSets map[string]string, dataset, encoder strin
 		return nil, err
 	}
 	return &Cell{Method: method, MethodParams: mp, Dataset: dataset, Encoder: encoder, EncoderParams: ep, Seed: seed, Train: train}, nil
+}
+
+// CheckTrain refuses a training configuration that cannot train: NaN and ±Inf everywhere, epochs
+// and batch size ≥ 1, learning rate > 0, momentum in [0, 1), weight decay ≥ 0, threads ≥ 0. The
+// planner calls it before anything trains; Train calls it again for cells built elsewhere.
+func CheckTrain(t store.TrainConfig) error {
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch {
+	case t.Epochs < 1:
+		return fmt.Errorf("--epochs %d: must be at least 1", t.Epochs)
+	case t.BatchSize < 1:
+		return fmt.Errorf("--batch-size %d: must be at least 1", t.BatchSize)
+	case !finite(t.LR) || !(t.LR > 0):
+		return fmt.Errorf("--lr %g: must be a finite number > 0", t.LR)
+	case !finite(t.Momentum) || t.Momentum < 0 || t.Momentum >= 1:
+		return fmt.Errorf("--momentum %g: must be in [0, 1)", t.Momentum)
+	case !finite(t.WeightDecay) || t.WeightDecay < 0:
+		return fmt.Errorf("--weight-decay %g: must be a finite number ≥ 0", t.WeightDecay)
+	case t.Threads < 0:
+		return fmt.Errorf("--threads %d: must be ≥ 0 (0 = cores / jobs)", t.Threads)
+	}
+	return nil
 }
 
 // NewRecord returns a record holding the cell's key fields (everything but key, status, metrics and

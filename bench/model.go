@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"fmt"
+
 	"github.com/mmfusion/bench/bench/data"
 	"github.com/mmfusion/bench/bench/registry"
 	"github.com/mmfusion/bench/bench/torchrt"
@@ -110,6 +112,15 @@ type MethodSpec struct {
 type Needs struct {
 	EncoderStages bool // every encoder must be a StagedEncoder
 	TwoModalities bool // defined for exactly two modalities
+}
+
+// CheckModalities says why method, with these needs, cannot run on a dataset with n modalities (nil
+// when it can).
+func (nd Needs) CheckModalities(method, dataset string, n int) error {
+	if nd.TwoModalities && n != 2 {
+		return fmt.Errorf("method %s is defined for two modalities; dataset %s has %d", method, dataset, n)
+	}
+	return nil
 }
 
 // Optional hooks a method may implement. The trainer calls them when present.

@@ -250,8 +250,8 @@ func CheckCell(c *Cell, mods []data.Modality) error {
 	if err != nil {
 		return err
 	}
-	if ms.Value.Needs.TwoModalities && len(mods) != 2 {
-		return fmt.Errorf("method %s is defined for two modalities; dataset %s has %d", c.Method, c.Dataset, len(mods))
+	if err := ms.Value.Needs.CheckModalities(c.Method, c.Dataset, len(mods)); err != nil {
+		return err
 	}
 	if err := ms.Value.CheckParams(c.MethodParams, c.Train.Epochs); err != nil {
 		return err

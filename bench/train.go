@@ -174,8 +174,8 @@ func Build(c *Cell, set *data.Set, dev gotch.Device) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mspec.Value.Needs.TwoModalities && len(set.Modalities) != 2 {
-		return nil, fmt.Errorf("method %s is defined for two modalities; dataset %s has %d", c.Method, c.Dataset, len(set.Modalities))
+	if err := mspec.Value.Needs.CheckModalities(c.Method, c.Dataset, len(set.Modalities)); err != nil {
+		return nil, err
 	}
 	buildMu.Lock()
 	defer buildMu.Unlock()
@@ -382,10 +382,10 @@ func TrainClocked(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device,
 			rec, err = nil, &PanicError{Value: r, Stack: debug.Stack()}
 		}
 	}()
-	// libtorch's grad mode and OpenMP thread count are per OS thread: keep this cell on one.
-	if c.Train.Epochs < 1 || c.Train.BatchSize < 1 || !(c.Train.LR > 0) {
-		return nil, fmt.Errorf("cell %s: epochs %d, batch size %d, lr %g: all must be positive", c.Method, c.Train.Epochs, c.Train.BatchSize, c.Train.LR)
+	if err := CheckTrain(c.Train); err != nil {
+		return nil, fmt.Errorf("cell %s: %w", c.Method, err)
 	}
+	// libtorch's grad mode and OpenMP thread count are per OS thread: keep this cell on one.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if c.Train.Threads > 0 {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/data"
-	"github.com/mmfusion/bench/bench/layers"
 	_ "github.com/mmfusion/bench/bench/encoders"
+	"github.com/mmfusion/bench/bench/layers"
 	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/bench/torchrt"
 	_ "github.com/mmfusion/bench/datasets"

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -68,32 +67,6 @@ func Dedupe(names []string) []string {
 	return out
 }
 
-// CheckTrain refuses a training configuration that cannot train: NaN and ±Inf everywhere, epochs
-// and batch size ≥ 1, learning rate > 0, momentum in [0, 1), weight decay ≥ 0, threads and jobs ≥ 0.
-func CheckTrain(t store.TrainConfig, jobs int) error {
-	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
-	switch {
-	case t.Epochs < 1:
-		return fmt.Errorf("--epochs %d: must be at least 1", t.Epochs)
-	case t.BatchSize < 1:
-		return fmt.Errorf("--batch-size %d: must be at least 1", t.BatchSize)
-	case !finite(t.LR) || !(t.LR > 0):
-		return fmt.Errorf("--lr %g: must be a finite number > 0", t.LR)
-	case !finite(t.Momentum) || t.Momentum < 0 || t.Momentum >= 1:
-		return fmt.Errorf("--momentum %g: must be in [0, 1)", t.Momentum)
-	case !finite(t.WeightDecay) || t.WeightDecay < 0:
-		return fmt.Errorf("--weight-decay %g: must be a finite number ≥ 0", t.WeightDecay)
-	case t.Threads < 0:
-		return fmt.Errorf("--threads %d: must be ≥ 0 (0 = cores / jobs)", t.Threads)
-	case jobs < 0:
-		return fmt.Errorf("--jobs %d: must be ≥ 0 (0 = number of cores)", jobs)
-	}
-	return nil
-}
-
-// Skipped is a (method, encoder or dataset) combination left out of a --methods all sweep, with why.
-type Skipped struct{ Reason string }
-
 // Plan validates every input, describes each (dataset, seed) once (holding one dataset at a time) and
 // returns the cells in grid order (dataset, seed, encoder, method) with their keys. Nothing trains
 // and nothing is written before every cell of the grid has been checked. With --methods all, a
@@ -106,8 +79,11 @@ func Plan(opt Options, st *store.Store) (plan []*Planned, skipped []string, err 
 	if len(methods) == 0 || len(opt.Datasets) == 0 || len(encoders) == 0 || len(opt.Seeds) == 0 {
 		return nil, nil, errors.New("nothing to run: need at least one method, dataset, encoder and seed")
 	}
-	if err := CheckTrain(opt.Train, opt.Jobs); err != nil {
+	if err := bench.CheckTrain(opt.Train); err != nil {
 		return nil, nil, err
+	}
+	if opt.Jobs < 0 {
+		return nil, nil, fmt.Errorf("--jobs %d: must be ≥ 0 (0 = number of cores)", opt.Jobs)
 	}
 	// Every --set owner must be a method or encoder of this sweep, so a typo cannot be silently ignored.
 	for owner := range opt.Sets {
@@ -163,21 +139,21 @@ func Plan(opt Options, st *store.Store) (plan []*Planned, skipped []string, err 
 		if err != nil {
 			return nil, nil, err
 		}
+		unfit := map[string]bool{} // methods that cannot run on this dataset (only with --methods all)
 		for _, m := range methods {
 			ms, _ := bench.Methods.Lookup(m)
-			if ms.Value.Needs.TwoModalities && len(meta.Modalities) != 2 {
-				err := fmt.Errorf("method %s is defined for two modalities; dataset %s has %d", m, ds, len(meta.Modalities))
+			if err := ms.Value.Needs.CheckModalities(m, ds, len(meta.Modalities)); err != nil {
 				if !all {
 					return nil, nil, err
 				}
 				skipped = append(skipped, err.Error())
+				unfit[m] = true
 			}
 		}
 		for _, seed := range opt.Seeds {
 			for _, enc := range encoders {
 				for _, m := range methods {
-					ms, _ := bench.Methods.Lookup(m)
-					if Incompatible(m, enc) != nil || (ms.Value.Needs.TwoModalities && len(meta.Modalities) != 2) {
+					if unfit[m] || Incompatible(m, enc) != nil {
 						continue // only reachable with --methods all
 					}
 					cells = append(cells, &bench.Cell{Method: m, MethodParams: mparams[m], Dataset: ds, Encoder: enc,
@@ -205,7 +181,7 @@ func planCells(cells []*bench.Cell, st *store.Store, d *describer, force bool) (
 			return nil, err
 		}
 		c.Dataset = ds
-		if err := CheckTrain(c.Train, 0); err != nil {
+		if err := bench.CheckTrain(c.Train); err != nil {
 			return nil, err
 		}
 		meta, err := d.describe(ds, c.Seed)

@@ -1,8 +1,8 @@
 package tune_test
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sync/atomic"
