@@ -40,40 +40,38 @@ func planAndRun(t *testing.T, opt Options, st *store.Store) ([]*Planned, Summary
 	return plan, sum, err
 }
 
-// panicky is a method whose Forward hits a libtorch error (a shape mismatch) on seed 2. gotch's Must
-// functions used to end the process with log.Fatal there; now the cell fails and the sweep goes on.
+// panicky is a method whose Forward hits a libtorch error (a shape mismatch) while broken is set.
+// gotch's Must functions used to end the process with log.Fatal there; now the cell fails and the
+// sweep goes on.
 type panicky struct {
-	seed2 bool
-	head  *ts.Tensor
+	fail bool
+	head *ts.Tensor
 }
 
 func (p *panicky) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor, bench.Outputs) {
 	x := b.X[0]
-	if p.seed2 {
+	if p.fail {
 		x = s.T(x.MustMatmul(x, false)) // (B, D) × (B, D): libtorch refuses
 	}
 	logits := s.T(x.MustMatmul(p.head, false))
 	return layers.CrossEntropy(s, logits, b.Y), bench.Outputs{Fused: logits}
 }
 
+// broken switches sweep-test-panics between failing and working; the cell key is the same either way.
+var broken atomic.Bool
+
 func init() {
-	bench.Methods.Register("sweep-test-panics", "fails on seed 2", bench.MethodSpec{New: func(env *bench.Env) (bench.Method, error) {
+	bench.Methods.Register("sweep-test-panics", "fails while broken is set", bench.MethodSpec{New: func(env *bench.Env) (bench.Method, error) {
 		d := env.Modalities[0].Size()
-		return &panicky{seed2: env.Noise != nil && seedOf(env) == 2, head: env.Path.MustZeros("w", []int64{int64(d), env.NumClasses})}, nil
+		return &panicky{fail: broken.Load(), head: env.Path.MustZeros("w", []int64{int64(d), env.NumClasses})}, nil
 	}})
 }
-
-// seedOf recovers the cell seed from the method's noise stream: the test method has no other way to
-// know it, and a sweep's cells differ only by seed here.
-var seedOf = func(env *bench.Env) int64 { return currentSeed.Load() }
-
-var currentSeed atomic.Int64
 
 func TestAPanickingCellFailsAloneAndIsRetried(t *testing.T) {
 	st, _ := store.Open(t.TempDir())
 	opt := tinyOptions("sweep-test-panics")
 	opt.Seeds, opt.Jobs = []int64{2}, 1
-	currentSeed.Store(2)
+	broken.Store(true)
 	plan, sum, err := planAndRun(t, opt, st)
 	if err != nil {
 		t.Fatalf("the sweep stopped: %v", err)
@@ -93,7 +91,7 @@ func TestAPanickingCellFailsAloneAndIsRetried(t *testing.T) {
 		t.Fatalf("no stack in the cell's log file (%v): %.200s", err, log)
 	}
 	// Failed is not a result: the next plan retries the cell, and the retry overwrites the record.
-	currentSeed.Store(1) // the same key, and this time the method works
+	broken.Store(false) // the same key, and this time the method works
 	plan, _, err = Plan(opt, st)
 	if err != nil {
 		t.Fatal(err)
