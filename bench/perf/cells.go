@@ -549,35 +549,16 @@ func (c *Config) CellTorchCommand(dir string, warmup, reps int, goNoise bool) *e
 	if goNoise {
 		args = append(args, "--go-noise")
 	}
-	cmd := exec.Command(c.Python, args...)
-	cmd.Env = os.Environ()
-	if c.PythonPath != "" {
-		pp, err := filepath.Abs(c.PythonPath)
-		if err != nil {
-			pp = c.PythonPath
-		}
-		cmd.Env = append(cmd.Env, "PYTHONPATH="+pp)
-	}
-	return cmd
+	return c.pythonCommand(args...)
 }
 
 func (c *Config) runTorchCell(dir string, warmup, reps int, goNoise bool) (*cellTorchOut, error) {
-	cmd := c.CellTorchCommand(dir, warmup, reps, goNoise)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if c.Log != nil {
-		cmd.Stderr = io.MultiWriter(&stderr, c.Log)
-	}
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if strings.Contains(msg, "No module named 'torch'") {
-			msg += fmt.Sprintf("\n(PyTorch 2.1.0 is not importable with PYTHONPATH=%s: run `make perf`, which installs it; or pass --no-torch)", c.PythonPath)
-		}
-		return nil, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, msg)
+	stdout, err := c.runPython(c.CellTorchCommand(dir, warmup, reps, goNoise))
+	if err != nil {
+		return nil, err
 	}
 	var out cellTorchOut
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+	if err := json.Unmarshal(stdout, &out); err != nil {
 		return nil, fmt.Errorf("reading the cell runner's JSON: %w", err)
 	}
 	if len(out.Cells) != reps {

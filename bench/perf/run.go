@@ -337,10 +337,15 @@ type torchSide struct {
 
 // TorchCommand is the runner invocation for one model.
 func (c *Config) TorchCommand(sp Spec, plan Plan) *exec.Cmd {
-	cmd := exec.Command(c.Python, c.Runner,
+	return c.pythonCommand(c.Runner,
 		"--threads", fmt.Sprint(c.Threads), "--seed", fmt.Sprint(c.Seed),
 		"--lr", fmt.Sprint(LR), "--momentum", fmt.Sprint(Momentum), "--weight-decay", fmt.Sprint(WeightDecay),
 		"--model", fmt.Sprintf("%s:%d:%d:%d", sp.Name, plan.Warmup, plan.Repeats, plan.Steps))
+}
+
+// pythonCommand runs the PyTorch side's interpreter with PYTHONPATH set to the torch install.
+func (c *Config) pythonCommand(args ...string) *exec.Cmd {
+	cmd := exec.Command(c.Python, args...)
 	cmd.Env = os.Environ()
 	if c.PythonPath != "" {
 		pp, err := filepath.Abs(c.PythonPath)
@@ -352,8 +357,9 @@ func (c *Config) TorchCommand(sp Spec, plan Plan) *exec.Cmd {
 	return cmd
 }
 
-func (c *Config) runTorch(sp Spec, plan Plan) (*torchSide, error) {
-	cmd := c.TorchCommand(sp, plan)
+// runPython runs cmd, its stderr also to c.Log, and returns its stdout; a failure says how to install
+// PyTorch when that is what is missing.
+func (c *Config) runPython(cmd *exec.Cmd) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
@@ -368,8 +374,16 @@ func (c *Config) runTorch(sp Spec, plan Plan) (*torchSide, error) {
 		}
 		return nil, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, msg)
 	}
+	return stdout.Bytes(), nil
+}
+
+func (c *Config) runTorch(sp Spec, plan Plan) (*torchSide, error) {
+	stdout, err := c.runPython(c.TorchCommand(sp, plan))
+	if err != nil {
+		return nil, err
+	}
 	var out torchSide
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+	if err := json.Unmarshal(stdout, &out); err != nil {
 		return nil, fmt.Errorf("reading the runner's JSON: %w", err)
 	}
 	if _, ok := out.Models[sp.Name]; !ok {
