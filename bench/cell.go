@@ -75,6 +75,23 @@ func CheckTrain(t store.TrainConfig) error {
 		return fmt.Errorf("--weight-decay %g: must be a finite number ≥ 0", t.WeightDecay)
 	case t.Threads < 0:
 		return fmt.Errorf("--threads %d: must be ≥ 0 (0 = cores / jobs)", t.Threads)
+	case t.Optimizer != "" && t.Optimizer != "sgd" && t.Optimizer != "adam" && t.Optimizer != "adamw":
+		return fmt.Errorf("optimizer %q: want sgd (the default), adam or adamw", t.Optimizer)
+	case t.Init != InitDefault && t.Init != InitXavierNormal:
+		return fmt.Errorf("initialisation %q: want %q or %q", t.Init, InitDefault, InitXavierNormal)
+	case t.EarlyStop < 0:
+		return fmt.Errorf("early stop %d: must be ≥ 0", t.EarlyStop)
+	}
+	if err := checkSchedule(t.Schedule); err != nil {
+		return err
+	}
+	for i, st := range t.Stages {
+		if !finite(st.LR) || !(st.LR > 0) {
+			return fmt.Errorf("stage %d learning rate %g: must be a finite number > 0", i+1, st.LR)
+		}
+		if err := checkSchedule(st.Schedule); err != nil {
+			return fmt.Errorf("stage %d: %w", i+1, err)
+		}
 	}
 	return nil
 }
@@ -91,15 +108,23 @@ func (c *Cell) NewRecord(ds *data.Meta) *store.Record {
 }
 
 // Label is the row label in tables: the method plus its non-default hyper-parameters.
-func (c *Cell) Label() string {
+// A cell trained under a method's reference recipe is labelled "(reference recipe)".
+func (c *Cell) Label() string { return c.paramLabel() + c.partialSuffix() }
+
+// paramLabel is Label without the note of a configuration that is not the full method (partial.go).
+func (c *Cell) paramLabel() string {
+	suffix := ""
+	if c.Train.Recipe == RecipeReference {
+		suffix = " (reference recipe)"
+	}
 	if c.Tuning != nil {
-		return c.Method + " (tuned)"
+		return c.Method + " (tuned)" + suffix
 	}
 	nd := c.MethodParams.NonDefault()
 	if len(nd) == 0 {
-		return c.Method
+		return c.Method + suffix
 	}
-	return c.Method + "[" + strings.Join(nd, ",") + "]"
+	return c.Method + "[" + strings.Join(nd, ",") + "]" + suffix
 }
 
 // keyFields are what determine a cell's result; their hash is the cell key.
@@ -121,6 +146,7 @@ type keyFields struct {
 	Trial         int               `json:"trial,omitempty"`
 	TunedBudget   int               `json:"tuned_budget,omitempty"`
 	TunedSampler  uint64            `json:"tuned_sampler,omitempty"`
+	Recipe        *recipeKeyFields  `json:"recipe,omitempty"` // nil under the shared protocol
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9.=+-]+`)
@@ -134,6 +160,7 @@ func (c *Cell) Key(datasetSHA256 string) string {
 		Encoder: c.Encoder, EncoderParams: c.EncoderParams.Map(), Seed: c.Seed,
 		Epochs: c.Train.Epochs, LR: c.Train.LR, Momentum: c.Train.Momentum, WeightDecay: c.Train.WeightDecay,
 		BatchSize: c.Train.BatchSize, Selection: Selection, Version: Version, Trial: c.Trial,
+		Recipe: recipeKey(c.Train),
 	}
 	if c.Tuning != nil {
 		kf.TunedBudget, kf.TunedSampler = c.Tuning.Budget, c.Tuning.SamplerSeed
@@ -141,11 +168,14 @@ func (c *Cell) Key(datasetSHA256 string) string {
 	b, _ := json.Marshal(kf) // maps marshal with sorted keys: canonical
 	sum := sha256.Sum256(b)
 	kind := ""
+	if c.Train.Recipe == RecipeReference {
+		kind = "_ref"
+	}
 	switch {
 	case c.Trial > 0:
-		kind = fmt.Sprintf("_trial%d", c.Trial)
+		kind += fmt.Sprintf("_trial%d", c.Trial)
 	case c.Tuning != nil:
-		kind = "_tuned"
+		kind += "_tuned"
 	}
 	prefix := unsafeChars.ReplaceAllString(fmt.Sprintf("%s_%s_%s_s%d%s", c.Method, c.Dataset, c.Encoder, c.Seed, kind), "-")
 	if len(prefix) > 80 {

@@ -36,13 +36,14 @@ type SplitTensors struct {
 	X    []*ts.Tensor // nil for a lazy split
 	Y    *ts.Tensor
 	n    int
+	y    []int64 // the labels, in Go memory (evaluation reads its targets here)
 	lazy *data.Split
 	mods []data.Modality
 }
 
 // SplitOnDevice copies a split to the device (only its labels, for a split with a Source).
 func SplitOnDevice(sp *data.Split, mods []data.Modality, dev gotch.Device) *SplitTensors {
-	st := &SplitTensors{n: sp.Len(), mods: mods}
+	st := &SplitTensors{n: sp.Len(), y: sp.Y, mods: mods}
 	if sp.Source != nil {
 		st.lazy = sp
 	} else {
@@ -98,6 +99,23 @@ func (st *SplitTensors) Batch(s *torchrt.Scope, idx []int64, dev gotch.Device) *
 	}
 	for _, x := range st.X {
 		b.X = append(b.X, s.T(x.MustIndexSelect(0, it, false)))
+	}
+	return b
+}
+
+// Rows returns the batch of the n consecutive rows from start: views of the split's tensors (no copy)
+// for an in-memory split, a read for a lazy one. The tensors belong to s.
+func (st *SplitTensors) Rows(s *torchrt.Scope, start, n int, dev gotch.Device) *Batch {
+	idx := make([]int64, n)
+	for i := range idx {
+		idx[i] = int64(start + i)
+	}
+	if st.lazy != nil {
+		return st.Batch(s, idx, dev)
+	}
+	b := &Batch{Y: s.T(st.Y.MustNarrow(0, int64(start), int64(n), false)), Index: idx}
+	for _, x := range st.X {
+		b.X = append(b.X, s.T(x.MustNarrow(0, int64(start), int64(n), false)))
 	}
 	return b
 }
@@ -201,6 +219,9 @@ func Build(c *Cell, set *data.Set, dev gotch.Device) (*Run, error) {
 	if r.Method, err = mspec.Value.New(env); err != nil {
 		return nil, fmt.Errorf("method %s: %w", c.Method, err)
 	}
+	if c.Train.Init == InitXavierNormal {
+		initXavierNormal(vs)
+	}
 	return r, nil
 }
 
@@ -235,11 +256,7 @@ func (r *Run) evaluate(st *SplitTensors, epoch int) evalResult {
 	torchrt.NoGrad(func() {
 		for start := 0; start < st.n; start += evalBatch {
 			n := min(evalBatch, st.n-start)
-			idx := make([]int64, n)
-			for i := range idx {
-				idx[i] = int64(start + i)
-			}
-			b := st.Batch(s, idx, r.Device)
+			b := st.Rows(s, start, n, r.Device)
 			b.Epoch = epoch
 			loss, out := r.Method.Forward(s, b, false)
 			for name, v := range out.Readout {
@@ -255,7 +272,7 @@ func (r *Run) evaluate(st *SplitTensors, epoch int) evalResult {
 					res.perMod[m] = append(res.perMod[m], argmax(s, l)...)
 				}
 			}
-			res.targets = append(res.targets, b.Y.Int64Values()...)
+			res.targets = append(res.targets, st.y[start:start+n]...)
 			s.Drop()
 		}
 	})
@@ -292,17 +309,23 @@ func (r *Run) metrics(e evalResult) store.Metrics {
 	return m
 }
 
-// snapshot copies every variable (parameters and buffers) so the best epoch can be restored.
-func snapshot(vs *nn.VarStore) map[string]*ts.Tensor {
-	out := map[string]*ts.Tensor{}
+// snapshot copies every variable (parameters and buffers) into dst so the best epoch can be
+// restored; dst's tensors are allocated on the first snapshot and reused (one copy per variable).
+func snapshot(vs *nn.VarStore, dst map[string]*ts.Tensor) map[string]*ts.Tensor {
+	if dst == nil {
+		dst = map[string]*ts.Tensor{}
+	}
 	torchrt.NoGrad(func() {
 		for name, v := range vs.Variables() {
-			c := v.MustZerosLike(false)
+			c, ok := dst[name]
+			if !ok {
+				c = v.MustZerosLike(false)
+				dst[name] = c
+			}
 			c.Copy_(&v)
-			out[name] = c
 		}
 	})
-	return out
+	return dst
 }
 
 func restore(vs *nn.VarStore, snap map[string]*ts.Tensor) {
@@ -410,13 +433,12 @@ func TrainClocked(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device,
 	defer val.Drop()
 	ended(PhaseData)
 
-	newOptimizer := func(lr float64) (*nn.Optimizer, error) {
-		return nn.NewSGDConfig(c.Train.Momentum, 0, c.Train.WeightDecay, false).Build(r.VS, lr)
-	}
+	newOptimizer := func(lr float64) (*nn.Optimizer, error) { return NewOptimizer(c.Train, r.VS, lr) }
 	opt, err := newOptimizer(c.Train.LR)
 	if err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
+	sched := newSchedule(opt, c.Train.Schedule)
 	// The C optimizer holds every parameter, its gradient and momentum: free it when the cell ends
 	// (the closure frees the last stage's optimizer).
 	defer func() {
@@ -437,7 +459,7 @@ func TrainClocked(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device,
 	stage := 0
 	var best map[string]*ts.Tensor
 	defer func() { dropAll(best) }()
-	bestAcc := -1.0
+	bestAcc, sinceBest := -1.0, 0
 	s := torchrt.NewScope()
 	defer s.Drop()
 	for epoch := 1; epoch <= c.Train.Epochs; epoch++ {
@@ -450,11 +472,16 @@ func TrainClocked(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device,
 				if lr <= 0 {
 					lr = c.Train.LR
 				}
+				schedule := c.Train.Schedule
+				if next >= 1 && next <= len(c.Train.Stages) { // a recipe's per-stage settings win
+					lr, schedule = c.Train.Stages[next-1].LR, c.Train.Stages[next-1].Schedule
+				}
 				opt.Drop()
 				if opt, err = newOptimizer(lr); err != nil {
 					return nil, fmt.Errorf("optimizer for stage %d: %w", next, err)
 				}
-				stage, bestAcc = next, -1
+				sched = newSchedule(opt, schedule)
+				stage, bestAcc, sinceBest = next, -1, 0
 			}
 		}
 		ended(PhaseOther)
@@ -463,6 +490,7 @@ func TrainClocked(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device,
 			epochStarter.EpochStart(&EpochContext{Epoch: epoch, Train: train, BatchSize: c.Train.BatchSize, Device: dev, Order: perm})
 		}
 		var lossSum float64
+		epochLR := opt.GetLRs()[0]
 		for start := 0; start < train.n; start += c.Train.BatchSize {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -484,7 +512,7 @@ func TrainClocked(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device,
 		ended(PhaseTrain)
 		ev := r.evaluate(val, epoch)
 		vm := r.metrics(ev)
-		es := store.EpochStats{Epoch: epoch, TrainLoss: lossSum / float64(train.n), ValLoss: vm.Loss, ValAcc: vm.Acc, ValF1: vm.MacroF1, Stage: stage}
+		es := store.EpochStats{Epoch: epoch, TrainLoss: lossSum / float64(train.n), ValLoss: vm.Loss, ValAcc: vm.Acc, ValF1: vm.MacroF1, Stage: stage, LR: epochLR}
 		rec.Curves = append(rec.Curves, es)
 		if progress != nil {
 			progress(es)
@@ -492,12 +520,19 @@ func TrainClocked(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device,
 		ended(PhaseVal)
 		if vm.Acc > bestAcc {
 			bestAcc = vm.Acc
-			dropAll(best)
-			best = snapshot(r.VS)
+			best = snapshot(r.VS, best)
 			rec.BestEpoch = epoch
 			rec.Val = vm
+			sinceBest = 0
+		} else {
+			sinceBest++
 		}
+		sched.step(vm)
 		ended(PhaseSnapshot)
+		if c.Train.EarlyStop > 0 && sinceBest >= c.Train.EarlyStop {
+			rec.StoppedEarly = epoch
+			break
+		}
 	}
 	if c.Trial > 0 { // a tuning trial is scored on validation only: the test split is never read
 		rec.WallSeconds = time.Since(began).Seconds()

@@ -32,6 +32,7 @@ var configFields = []configField{
 	{"momentum", false, func(r *store.Record) any { return r.Train.Momentum }},
 	{"weight_decay", false, func(r *store.Record) any { return r.Train.WeightDecay }},
 	{"optimizer", false, func(r *store.Record) any { return r.Train.Optimizer }},
+	{"recipe", false, func(r *store.Record) any { return r.Train.Recipe }}, // "" under the shared protocol
 }
 
 // Config is what, beside its label, makes a row (and a baseline group): the training settings of

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -268,10 +269,10 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 
 	seeds := map[int64]bool{}
 	selections := map[string]bool{}
-	trains := map[store.TrainConfig]*trainUse{} // training configurations of the counted default (not tuned) records
+	trains := map[string]*trainUse{} // training configurations of the counted default (not tuned) records
 	checksums := make([]map[int64]map[string]bool, len(t.Columns))
 	tunings := map[store.Tuning]bool{}
-	tunedTrains := map[store.TrainConfig]bool{}
+	tunedTrains := map[string]bool{}
 	var withoutPos []int       // position in t.Rows of each entry of t.WithoutMetric
 	for _, r := range latest { // latest is in (row, dataset, encoder, seed) order
 		row := &t.Rows[rowIndex[rowOf[r]]]
@@ -310,12 +311,13 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 			// learning rate and batch size are searched by bench tune: expected to differ from
 			// the default rows'; the rest of the protocol must still agree
 			tc.LR, tc.BatchSize = 0, 0
-			tunedTrains[tc] = true
+			tunedTrains[trainKey(tc)] = true
 		} else {
-			if trains[tc] == nil {
-				trains[tc] = &trainUse{cfg: configOf(r), rows: map[int]bool{}}
+			k := trainKey(tc)
+			if trains[k] == nil {
+				trains[k] = &trainUse{tc: tc, cfg: configOf(r), rows: map[int]bool{}}
 			}
-			trains[tc].rows[rowIndex[rowOf[r]]] = true
+			trains[k].rows[rowIndex[rowOf[r]]] = true
 		}
 		// Generated datasets differ by seed by design; methods compared on one seed must see the same data.
 		j := colIndex[Column{r.Dataset, r.Encoder}]
@@ -360,10 +362,11 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 	}
 	// Tuned rows may differ from default rows in what bench tune searched, not in the rest. (Default
 	// rows that differ among themselves are the warning above, not this one.)
-	defaults := map[store.TrainConfig]bool{}
-	for tc := range trains {
+	defaults := map[string]bool{}
+	for _, u := range trains {
+		tc := u.tc
 		tc.LR, tc.BatchSize = 0, 0
-		defaults[tc] = true
+		defaults[trainKey(tc)] = true
 	}
 	mixed := len(tunedTrains) > 1
 	for tc := range tunedTrains {
@@ -401,6 +404,7 @@ func Build(records []*store.Record, opt Options) (*Table, error) {
 // trainUse is one training configuration of counted records and the rows (indices into Table.Rows)
 // that use it.
 type trainUse struct {
+	tc   store.TrainConfig
 	cfg  Config
 	rows map[int]bool
 }
@@ -408,7 +412,7 @@ type trainUse struct {
 // trainingWarning says that rows were trained differently, and how: rows of one method label show
 // their differences in the label, but different methods with one configuration each do not.
 // "records use 2 different training configurations (epochs=5: joint; epochs=30: ensemble, ogm)".
-func (t *Table) trainingWarning(trains map[store.TrainConfig]*trainUse) string {
+func (t *Table) trainingWarning(trains map[string]*trainUse) string {
 	uses := slices.Collect(maps.Values(trains))
 	cfgs := make([]*Config, len(uses))
 	for i, u := range uses {
@@ -543,4 +547,12 @@ func joinMetrics() string {
 		s[i] = string(m)
 	}
 	return strings.Join(s, ", ")
+}
+
+// trainKey identifies a training configuration (TrainConfig holds slices, so it is no map key).
+// Its recipe's source and notes follow from the method and dataset and are left out.
+func trainKey(tc store.TrainConfig) string {
+	tc.RecipeSource, tc.RecipeNotes = "", nil
+	b, _ := json.Marshal(tc)
+	return string(b)
 }

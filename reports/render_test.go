@@ -121,14 +121,14 @@ func TestRenderCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantHeader := "label,dataset,encoder,metric,n,mean,std,place,tied,p_vs_best,diverged,failed,avg_rank," +
-		"without_metric,method_label,epochs,lr,batch_size,momentum,weight_decay,optimizer,seed=1,seed=2,seed=3"
+		"without_metric,method_label,epochs,lr,batch_size,momentum,weight_decay,optimizer,recipe,seed=1,seed=2,seed=3"
 	if strings.Join(rows[0], ",") != wantHeader {
 		t.Errorf("header %v", rows[0])
 	}
 	if len(rows) != 1+6 {
 		t.Fatalf("%d rows, want header + 3 labels × 2 columns", len(rows))
 	}
-	const seed1 = 21 // index of the first seed column
+	const seed1 = 22 // index of the first seed column
 	// late-fusion on synth: n = 2, seeds 1 and 2 present, seed 3 empty, one diverged, not tied, p = 0.
 	lf := rows[4]
 	if lf[0] != "late-fusion" || lf[1] != "synthetic:mix=S" || lf[4] != "2" || lf[5] != "0.51" ||
@@ -138,8 +138,9 @@ func TestRenderCSV(t *testing.T) {
 	if j := rows[1]; j[0] != "joint" || j[7] != "1" || j[12] != "1.5" || j[seed1] != "0.8" || j[seed1+2] != "0.84" {
 		t.Errorf("joint row: %v", j)
 	}
-	// The training configuration of the row (the fixture's records: 10 epochs, lr 0.01, batch 64, SGD).
-	if j := rows[1]; strings.Join(j[14:seed1], ",") != "joint,10,0.01,64,0,0,sgd" {
+	// The training configuration of the row (the fixture's records: 10 epochs, lr 0.01, batch 64, SGD,
+	// the shared protocol: an empty recipe).
+	if j := rows[1]; strings.Join(j[14:seed1], ",") != "joint,10,0.01,64,0,0,sgd," {
 		t.Errorf("joint configuration: %v", j[14:seed1])
 	}
 }

@@ -48,8 +48,11 @@ type Record struct {
 
 	Curves    []EpochStats `json:"curves"`
 	BestEpoch int          `json:"best_epoch"`
-	Val       Metrics      `json:"val"`
-	Test      Metrics      `json:"test"`
+	// StoppedEarly is the last epoch trained when the recipe's early stopping ended training
+	// before its epochs; 0 otherwise.
+	StoppedEarly int     `json:"stopped_early,omitempty"`
+	Val          Metrics `json:"val"`
+	Test         Metrics `json:"test"`
 	// TestPredictions are the selected model's predicted classes on the test split, in split order,
 	// so the interactions a model learned can be estimated later without retraining.
 	TestPredictions []int64 `json:"test_predictions,omitempty"`
@@ -70,15 +73,56 @@ type Tuning struct {
 	Selection   string  `json:"selection"` // "validation accuracy; test split not read during trials"
 }
 
-// TrainConfig is the optimisation protocol shared by every method of a sweep.
+// TrainConfig is how a cell trains: the optimisation protocol shared by every method of a sweep, or,
+// when Recipe is "reference", the method's own reference recipe with every value resolved.
 type TrainConfig struct {
-	Optimizer   string  `json:"optimizer"`
+	Optimizer   string  `json:"optimizer"` // sgd, adam or adamw
 	LR          float64 `json:"lr"`
 	Momentum    float64 `json:"momentum"`
 	WeightDecay float64 `json:"weight_decay"`
 	BatchSize   int     `json:"batch_size"`
 	Epochs      int     `json:"epochs"`
 	Threads     int     `json:"threads"`
+
+	// Recipe is "reference" for a method's reference recipe; empty for the shared protocol (records
+	// written before recipes existed read the same).
+	Recipe string `json:"recipe,omitempty"`
+	// RecipeSource names the reference file and the dataset whose settings were taken.
+	RecipeSource string `json:"recipe_source,omitempty"`
+	// RecipeNotes say which settings the reference does not give and were kept from the shared
+	// protocol, and any deviation.
+	RecipeNotes []string `json:"recipe_notes,omitempty"`
+	// Schedule is the learning-rate schedule (none when nil).
+	Schedule *Schedule `json:"schedule,omitempty"`
+	// Init is the initialisation of linear and convolution layers: "" (PyTorch's defaults, the shared
+	// protocol) or "xavier-normal" (Xavier-normal linear weights, Kaiming-normal fan-out convolutions,
+	// zero biases: OGM-GE's weight_init).
+	Init string `json:"init,omitempty"`
+	// EarlyStop > 0 stops training after that many epochs without a better validation accuracy.
+	EarlyStop int `json:"early_stop,omitempty"`
+	// Stages, for a staged method (DMI), give each stage its learning rate and schedule; a fresh
+	// optimiser is built at each switch. Stage i (1-based) uses Stages[i-1].
+	Stages []StageConfig `json:"stages,omitempty"`
+}
+
+// Schedule is a learning-rate schedule stepped once per epoch, after validation.
+type Schedule struct {
+	Kind string `json:"kind"` // "step" (PyTorch StepLR) or "plateau" (ReduceLROnPlateau)
+	// step: the rate is multiplied by Gamma every StepSize epochs.
+	StepSize int     `json:"step_size,omitempty"`
+	Gamma    float64 `json:"gamma,omitempty"`
+	// plateau: the rate is multiplied by Factor after more than Patience epochs without a better
+	// Monitor value ("val_loss", mode min; "val_acc", mode max); PyTorch's defaults otherwise
+	// (relative threshold 1e-4, no cooldown, min lr 0).
+	Factor   float64 `json:"factor,omitempty"`
+	Patience int     `json:"patience,omitempty"`
+	Monitor  string  `json:"monitor,omitempty"`
+}
+
+// StageConfig is one stage of a staged method under a recipe.
+type StageConfig struct {
+	LR       float64   `json:"lr"`
+	Schedule *Schedule `json:"schedule,omitempty"`
 }
 
 // EpochStats is one point of the training curves.
@@ -89,6 +133,7 @@ type EpochStats struct {
 	ValAcc    float64 `json:"val_acc"`
 	ValF1     float64 `json:"val_f1"`
 	Stage     int     `json:"stage,omitempty"` // training stage of staged methods (DMI), else 0
+	LR        float64 `json:"lr,omitempty"`    // learning rate of the epoch's steps
 }
 
 // Metrics of one split at the selected epoch.

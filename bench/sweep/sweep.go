@@ -29,10 +29,13 @@ type Options struct {
 	Seeds    []int64
 	Sets     map[string]map[string]string // --set overrides by owner (method or encoder name)
 	Train    store.TrainConfig            // Threads is filled in from Jobs when 0
-	Jobs     int                          // concurrent cells; 0 = number of cores
-	Device   string
-	DataDir  string
-	Force    bool // rerun cells already in the store
+	// Recipe is bench.RecipeShared (or "": Train for every method) or bench.RecipeReference (each
+	// method's reference recipe, resolved per dataset from Train).
+	Recipe  string
+	Jobs    int // concurrent cells; 0 = number of cores
+	Device  string
+	DataDir string
+	Force   bool // rerun cells already in the store
 }
 
 // Planned is one cell with its dataset described and its key resolved. A plan holds keys and
@@ -109,7 +112,15 @@ func Plan(opt Options, st *store.Store) (plan []*Planned, skipped []string, err 
 		if mparams[m], err = bench.NewParams("method "+m, spec.Value.Params, opt.Sets[m]); err != nil {
 			return nil, nil, err
 		}
+		if opt.Recipe == bench.RecipeReference {
+			continue // checked per dataset below, against the recipe's epochs
+		}
 		if err := spec.Value.CheckParams(mparams[m], opt.Train.Epochs); err != nil {
+			return nil, nil, err
+		}
+	}
+	if opt.Recipe != "" {
+		if err := bench.CheckRecipeName(opt.Recipe); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -140,6 +151,7 @@ func Plan(opt Options, st *store.Store) (plan []*Planned, skipped []string, err 
 			return nil, nil, err
 		}
 		unfit := map[string]bool{} // methods that cannot run on this dataset (only with --methods all)
+		trains := map[string]store.TrainConfig{}
 		for _, m := range methods {
 			ms, _ := bench.Methods.Lookup(m)
 			if err := ms.Value.Needs.CheckModalities(m, ds, len(meta.Modalities)); err != nil {
@@ -149,6 +161,9 @@ func Plan(opt Options, st *store.Store) (plan []*Planned, skipped []string, err 
 				skipped = append(skipped, err.Error())
 				unfit[m] = true
 			}
+			if trains[m], err = methodTrain(opt, m, ds, mparams[m]); err != nil {
+				return nil, nil, err
+			}
 		}
 		for _, seed := range opt.Seeds {
 			for _, enc := range encoders {
@@ -157,13 +172,35 @@ func Plan(opt Options, st *store.Store) (plan []*Planned, skipped []string, err 
 						continue // only reachable with --methods all
 					}
 					cells = append(cells, &bench.Cell{Method: m, MethodParams: mparams[m], Dataset: ds, Encoder: enc,
-						EncoderParams: eparams[enc], Seed: seed, Train: opt.Train})
+						EncoderParams: eparams[enc], Seed: seed, Train: trains[m]})
 				}
 			}
 		}
 	}
 	plan, err = planCells(cells, st, d, opt.Force)
 	return plan, skipped, err
+}
+
+// methodTrain is the training configuration of method m's cells on the dataset spec ds: opt.Train
+// under the shared protocol, the method's reference recipe resolved for the dataset otherwise,
+// checked (with the method's parameters against its epochs) before anything trains.
+func methodTrain(opt Options, m, ds string, params bench.Params) (store.TrainConfig, error) {
+	if opt.Recipe != bench.RecipeReference {
+		return opt.Train, nil
+	}
+	name, _, _ := strings.Cut(ds, ":")
+	t, err := bench.ResolveRecipe(opt.Recipe, m, name, opt.Train)
+	if err != nil {
+		return t, err
+	}
+	if err := bench.CheckTrain(t); err != nil {
+		return t, fmt.Errorf("%s reference recipe: %w", m, err)
+	}
+	spec, _ := bench.Methods.Lookup(m)
+	if err := spec.Value.CheckParams(params, t.Epochs); err != nil {
+		return t, fmt.Errorf("%s under its reference recipe (%d epochs): %w", m, t.Epochs, err)
+	}
+	return t, nil
 }
 
 // PlanCells resolves explicit cells (tuning trials, presets): it canonicalises their dataset specs,
@@ -499,7 +536,11 @@ type runner struct {
 }
 
 func cellName(c *bench.Cell) string {
-	return fmt.Sprintf("%s %s %s seed %d", c.Label(), c.Dataset, c.Encoder, c.Seed)
+	name := fmt.Sprintf("%s %s %s seed %d", c.Label(), c.Dataset, c.Encoder, c.Seed)
+	if c.Trial > 0 {
+		name += fmt.Sprintf(" trial %d", c.Trial)
+	}
+	return name
 }
 
 // cell claims, trains and stores one cell. An error is returned only when the sweep must stop

@@ -4,16 +4,22 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/data"
+	"github.com/mmfusion/bench/bench/store"
 )
 
 func cmdList(args []string) error {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	recipes := fs.Bool("recipes", false, "list each method's reference recipe (--recipe reference) instead: its settings per dataset and their source")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
+	}
+	if *recipes {
+		return listRecipes()
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	defer w.Flush()
@@ -37,6 +43,41 @@ func cmdList(args []string) error {
 	for _, e := range bench.Encoders.Entries() {
 		fmt.Fprintf(w, "  %s\t%s\n", e.Name, e.Description)
 		printParams(e.Value.Params)
+	}
+	return nil
+}
+
+// listRecipes prints each method's reference recipes, resolved from bench run's default flags.
+func listRecipes() error {
+	shared := store.TrainConfig{Optimizer: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 64, Epochs: 30}
+	fmt.Println("reference recipes (bench run --recipe reference); values a reference lacks come from the run's flags (defaults shown)")
+	for _, m := range bench.Methods.Names() {
+		rows, none := bench.Recipes(m)
+		if none != "" {
+			fmt.Printf("  %s: no reference recipe (%s): shared protocol\n", m, none)
+			continue
+		}
+		for _, r := range rows {
+			ds := "any dataset"
+			if len(r.Datasets) > 0 {
+				ds = strings.Join(r.Datasets, ", ") + " (and datasets no other row names)"
+				if r.Datasets[0] != rows[0].Datasets[0] {
+					ds = strings.Join(r.Datasets, ", ")
+				}
+			}
+			name := ""
+			if len(r.Datasets) > 0 {
+				name = r.Datasets[0]
+			}
+			t, err := bench.ResolveRecipe(bench.RecipeReference, m, name, shared)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("  %s on %s: %s\n      source: %s\n", m, ds, bench.DescribeRecipe(t), r.Source)
+			for _, n := range t.RecipeNotes {
+				fmt.Printf("      note: %s\n", n)
+			}
+		}
 	}
 	return nil
 }

@@ -94,6 +94,7 @@ func cmdRun(args []string) error {
 	lr := fs.Float64("lr", 0.01, "SGD learning rate")
 	momentum := fs.Float64("momentum", 0.9, "SGD momentum")
 	wd := fs.Float64("weight-decay", 1e-4, "SGD weight decay")
+	recipe := fs.String("recipe", bench.RecipeShared, "shared: one optimiser, lr, schedule and epochs for every method (the flags above); reference: each method's own reference recipe (optimiser, lr and schedule, epochs, batch size, initialisation, per-stage settings), values the reference lacks kept from the flags (bench list --recipes)")
 	jobs := fs.Int("jobs", 0, "cells trained at once (0 = number of cores)")
 	threads := fs.Int("threads", 0, "libtorch intra-op threads per cell (0 = cores / jobs)")
 	device := fs.String("device", "auto", "auto (CUDA when this libtorch has it, else CPU), cpu, cuda or cuda:N")
@@ -120,7 +121,10 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	opt := sweep.Options{
+	if err := bench.CheckRecipeName(*recipe); err != nil {
+		return usageError{err}
+	}
+	opt := sweep.Options{Recipe: *recipe,
 		Methods: splitList(*methods), Datasets: splitSpecs(*datasets), Encoders: splitList(*encoders),
 		Seeds: seedList, Sets: setMap, Jobs: *jobs, Device: *device, DataDir: *dataDir, Force: *force,
 		Train: store.TrainConfig{Optimizer: "sgd", LR: *lr, Momentum: *momentum, WeightDecay: *wd,
@@ -178,7 +182,12 @@ func cmdRun(args []string) error {
 }
 
 func printPlan(plan []*sweep.Planned, results string) error {
-	todo := 0
+	todo, width := 0, 20
+	for _, p := range plan {
+		width = max(width, len(p.Cell.Label()))
+	}
+	var recipes []string // one line per (method, dataset) trained under a reference recipe
+	seen := map[string]bool{}
 	for _, p := range plan {
 		state := "run "
 		if p.Done {
@@ -186,7 +195,19 @@ func printPlan(plan []*sweep.Planned, results string) error {
 		} else {
 			todo++
 		}
-		fmt.Printf("%s  %-20s %-28s %-8s seed %-4d %s\n", state, p.Cell.Label(), p.Cell.Dataset, p.Cell.Encoder, p.Cell.Seed, p.Key)
+		fmt.Printf("%s  %-*s %-28s %-8s seed %-4d %s\n", state, width, p.Cell.Label(), p.Cell.Dataset, p.Cell.Encoder, p.Cell.Seed, p.Key)
+		if t := p.Cell.Train; t.Recipe != "" && !seen[p.Cell.Method+" "+p.Cell.Dataset] {
+			seen[p.Cell.Method+" "+p.Cell.Dataset] = true
+			line := fmt.Sprintf("  %s on %s: %s; from %s", p.Cell.Method, p.Cell.Dataset, bench.DescribeRecipe(t), t.RecipeSource)
+			for _, n := range t.RecipeNotes {
+				line += "\n      note: " + n
+			}
+			recipes = append(recipes, line)
+		}
+	}
+	if len(recipes) > 0 {
+		fmt.Println("reference recipes:")
+		fmt.Println(strings.Join(recipes, "\n"))
 	}
 	fmt.Printf("%d cells: %d to run, %d already in %s\n", len(plan), todo, len(plan)-todo, results)
 	return nil
