@@ -15,7 +15,8 @@ func init() {
 		Params: []bench.ParamSpec{
 			{Name: "ratio", Default: "4", Kind: "int", Range: "[1,inf)", Help: "reduction ratio: C_Z = ⌊2(C_A+C_B)/ratio⌋ (reference 4)"},
 			{Name: "gate_scale", Default: "1", Kind: "enum:1|2", Help: "gate = scale·σ(E): 1 as in all public code (default), 2 as in the paper"},
-			{Name: "uni_losses", Default: "false", Kind: "bool", Help: "add CE(ℓ^a) + CE(ℓ^v) to CE(fused) (QMF's RGBD training); default CE(fused) only"},
+			{Name: "loss", Default: "sum", Kind: "enum:sum|fused",
+				Help: "sum: CE(fused) + CE(ℓ¹) + CE(ℓ²) with ℓᵐ the per-branch logits, one optimiser (default; QMF's RGBD training, methods.md §6.2); fused: CE(fused) only, a declared variant that no public code trains (the official per-branch alternating updates are not this parameter)"},
 			{Name: "first_stage", Default: "-1", Kind: "int", Range: "[-1,inf)",
 				Help: "fuse after every stage ≥ this one (0-based, below the encoder's stage count, checked when built); -1: after every stage but the first when the encoder has ≥ 3 stages, after every stage otherwise"},
 		},
@@ -86,8 +87,11 @@ func (m *mmtmModule) forward(s *torchrt.Scope, a, b *ts.Tensor, scale float64) (
 
 // MMTM runs the two staged encoders in lockstep and recalibrates both streams with an MMTM after the
 // chosen stages (methods.md §6.2); the last stage's (recalibrated) maps are pooled, each stream has a
-// linear head, and the fused prediction is the average of the two logits. Loss: CE(fused), plus the
-// unimodal CEs with uni_losses.
+// linear head, and the fused prediction is the average of the two logits. Loss (methods.md §6.2 as
+// corrected): CE(fused) + CE(ℓ¹) + CE(ℓ²) with the per-branch logits ℓᵐ (loss=sum, the default, as
+// QMF's RGBD training, one optimiser); loss=fused is CE(fused) alone, a declared variant. The
+// official NTU code's alternating per-branch updates with one optimiser per branch are not
+// implemented here.
 //
 // Placement: the reference fuses after ResNet-18's layer2, layer3 and layer4, i.e. after every stage
 // but the stem and layer1. A StagedEncoder here does not say which stage is which, so the default
@@ -99,7 +103,7 @@ type MMTM struct {
 	modules   []*mmtmModule // per stage, nil where no MMTM follows
 	heads     [2]*layers.Linear
 	gateScale float64
-	uniLosses bool
+	fusedOnly bool // loss=fused: CE(fused) only
 	// identityGates replaces every gate by 1 (tests: the streams then run independently).
 	identityGates bool
 }
@@ -108,7 +112,7 @@ func newMMTM(env *bench.Env) (bench.Method, error) {
 	if len(env.Encoders) != 2 {
 		return nil, fmt.Errorf("mmtm is defined for two modalities, got %d", len(env.Encoders))
 	}
-	m := &MMTM{gateScale: 1, uniLosses: env.Params.Bool("uni_losses")}
+	m := &MMTM{gateScale: 1, fusedOnly: env.Params.String("loss") == "fused"}
 	if env.Params.String("gate_scale") == "2" {
 		m.gateScale = 2
 	}
@@ -159,7 +163,7 @@ func (m *MMTM) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor
 	out := bench.Outputs{PerModality: []*ts.Tensor{la, lb}}
 	out.Fused = mibMulScalar(s, s.T(la.MustAdd(lb, false)), 0.5)
 	loss := layers.CrossEntropy(s, out.Fused, b.Y)
-	if m.uniLosses {
+	if !m.fusedOnly {
 		loss = s.T(loss.MustAdd(layers.CrossEntropy(s, la, b.Y), false))
 		loss = s.T(loss.MustAdd(layers.CrossEntropy(s, lb, b.Y), false))
 	}

@@ -128,6 +128,13 @@ func TestMMTMModuleOnMaps(t *testing.T) {
 
 func mmtmBuild(t *testing.T, s *torchrt.Scope, encoder string, sets map[string]string) (*MMTM, *bench.Batch) {
 	t.Helper()
+	m, _, b := mmtmBuildRun(t, s, encoder, sets)
+	return m, b
+}
+
+// mmtmBuildRun is mmtmBuild that also returns the run (its variables, for gradients).
+func mmtmBuildRun(t *testing.T, s *torchrt.Scope, encoder string, sets map[string]string) (*MMTM, *bench.Run, *bench.Batch) {
+	t.Helper()
 	set := ogmTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16")
 	run, err := bench.Build(mibTestCell(t, "mmtm", encoder, sets, nil, 3, 1), set, gotch.CPU)
 	if err != nil {
@@ -140,7 +147,7 @@ func mmtmBuild(t *testing.T, s *torchrt.Scope, encoder string, sets map[string]s
 	for i := range idx {
 		idx[i] = int64(i)
 	}
-	return run.Method.(*MMTM), train.Batch(s, idx, gotch.CPU)
+	return run.Method.(*MMTM), run, train.Batch(s, idx, gotch.CPU)
 }
 
 // Placement and shapes: with three stages of 4-D maps MMTMs follow stages 1 and 2 only (C_Z =
@@ -173,7 +180,7 @@ func TestMMTMPlacementAndShapes(t *testing.T) {
 
 // The gates couple the streams: with gates forced to 1 modality 1's logits are head₁(φ₁(x¹)) and do
 // not move when x² is perturbed; with the MMTMs they differ from that and do move. The fused logits
-// are the mean of the two, and the loss is CE(fused) (+ the unimodal CEs with uni_losses).
+// are the mean of the two. (The loss: TestMMTMLossSumOfThreeCEsAndFusedVariant.)
 func TestMMTMGatesCoupleStreams(t *testing.T) {
 	for _, encoder := range []string{"mlp", "mmtm-test-maps"} {
 		s := torchrt.NewScope()
@@ -199,7 +206,7 @@ func TestMMTMGatesCoupleStreams(t *testing.T) {
 			t.Fatalf("%s, identity gates: stream 1 moved by %v when x² changed", encoder, d)
 		}
 		m.identityGates = false
-		loss, g := m.Forward(s, b, false)
+		_, g := m.Forward(s, b, false)
 		_, gP := m.Forward(s, perturbed, false)
 		if d := maxDiff(mibGo(g.PerModality[0]), plain); d < 1e-4 {
 			t.Fatalf("%s: the gates did not change stream 1 (max diff %v)", encoder, d)
@@ -217,14 +224,69 @@ func TestMMTMGatesCoupleStreams(t *testing.T) {
 		if d := maxDiff(fused, avg); d > 1e-6 {
 			t.Fatalf("%s: fused is not the mean of the logits (diff %v)", encoder, d)
 		}
-		y := b.Y.Int64Values()
-		if got, want := loss.MustFloat64Value(nil), mibGoCE(fused, y); !mibClose(got, want, 1e-5) {
-			t.Fatalf("%s: loss %v, want CE(fused) %v", encoder, got, want)
+		s.Drop()
+	}
+}
+
+// The loss (methods.md §6.2 as corrected): by default (loss=sum) CE(fused) + CE(ℓ¹) + CE(ℓ²) with the
+// per-branch logits ℓᵐ, recomputed here in float64 from the outputs; with loss=fused, CE(fused) alone.
+// The per-branch terms reach the encoders: on the same weights and batch, the default's gradient of
+// each encoder parameter is the fused variant's plus the gradient of CE(ℓ¹) + CE(ℓ²) (computed
+// separately), and differs from the fused variant's.
+func TestMMTMLossSumOfThreeCEsAndFusedVariant(t *testing.T) {
+	dmiLockThread(t)
+	ts.MustGradSetEnabled(true)
+	for _, encoder := range []string{"mlp", "mmtm-test-maps"} {
+		s := torchrt.NewScope()
+		m, run, b := mmtmBuildRun(t, s, encoder, nil)
+		if m.fusedOnly {
+			t.Fatalf("%s: the default loss is fused-only, want sum", encoder)
 		}
-		m.uniLosses = true
-		loss, _ = m.Forward(s, b, false)
-		if got, want := loss.MustFloat64Value(nil), mibGoCE(fused, y)+mibGoCE(la, y)+mibGoCE(lb, y); !mibClose(got, want, 1e-5) {
-			t.Fatalf("%s: uni_losses loss %v, want %v", encoder, got, want)
+		y := b.Y.Int64Values()
+		for _, train := range []bool{true, false} {
+			loss, out := m.Forward(s, b, train)
+			la, lb, fused := mibGo(out.PerModality[0]), mibGo(out.PerModality[1]), mibGo(out.Fused)
+			want := mibGoCE(fused, y) + mibGoCE(la, y) + mibGoCE(lb, y)
+			if got := loss.MustFloat64Value(nil); !mibClose(got, want, 1e-5) {
+				t.Fatalf("%s, train %v: default loss %v, want CE(fused) + CE(ℓ¹) + CE(ℓ²) = %v", encoder, train, got, want)
+			}
+		}
+		mf, _, bf := mmtmBuildRun(t, s, encoder, map[string]string{"loss": "fused"})
+		loss, out := mf.Forward(s, bf, true)
+		if got, want := loss.MustFloat64Value(nil), mibGoCE(mibGo(out.Fused), bf.Y.Int64Values()); !mibClose(got, want, 1e-5) {
+			t.Fatalf("%s: loss=fused %v, want CE(fused) %v", encoder, got, want)
+		}
+
+		grads := func(fusedOnly, uniOnly bool) map[string]*ts.Tensor {
+			m.fusedOnly = fusedOnly
+			ogmTestZeroGrads(run)
+			loss, out := m.Forward(s, b, true)
+			if uniOnly {
+				loss = s.T(layers.CrossEntropy(s, out.PerModality[0], b.Y).MustAdd(layers.CrossEntropy(s, out.PerModality[1], b.Y), false))
+			}
+			loss.MustBackward()
+			return ogmTestGrads(s, run)
+		}
+		gSum, gFused, gUni := grads(false, false), grads(true, false), grads(true, true)
+		m.fusedOnly = false
+		checked := 0
+		for _, name := range ogmTestSortedNames(gSum) {
+			if !strings.HasPrefix(name, "enc") {
+				continue
+			}
+			checked++
+			sum := s.T(gFused[name].MustAdd(gUni[name], false))
+			if d := ogmTestMaxDiff(s, gSum[name], sum, 1); d > 1e-5 {
+				t.Errorf("%s: %s: default gradient − (fused-only + per-branch CEs) = %.3g", encoder, name, d)
+			}
+			if strings.HasSuffix(name, "weight") {
+				if d, g := ogmTestMaxDiff(s, gSum[name], gFused[name], 1), ogmTestMaxAbs(s, gFused[name]); d < 1e-4 || d < 0.05*g {
+					t.Errorf("%s: %s: the per-branch CEs change the gradient by %.3g only (fused-only gradient %.3g)", encoder, name, d, g)
+				}
+			}
+		}
+		if checked == 0 {
+			t.Fatalf("%s: no encoder variables among %v", encoder, ogmTestSortedNames(gSum))
 		}
 		s.Drop()
 	}

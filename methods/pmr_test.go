@@ -2,13 +2,17 @@ package methods
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/layers"
 	"github.com/mmfusion/bench/bench/torchrt"
 	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -211,14 +215,20 @@ func pmrTestSoftmax(l []float64) []float64 {
 }
 
 // pmrTestStats returns, for prototype logits −d over the batch, the mean CE, the score Σ p_y and the
-// mean entropy.
-func pmrTestStats(rows [][]float64, ys []int64, protos [][]float64) (ce, score, ent float64) {
+// mean entropy of softmax(−d/tau).
+func pmrTestStats(rows [][]float64, ys []int64, protos [][]float64, tau float64) (ce, score, ent float64) {
 	for i, z := range rows {
-		p := pmrTestSoftmax(pmrTestNegDist(z, protos))
+		l := pmrTestNegDist(z, protos)
+		p := pmrTestSoftmax(l)
 		ce -= math.Log(p[ys[i]])
 		score += p[ys[i]]
-		for _, q := range p {
-			ent -= q * math.Log(q)
+		for k := range l {
+			l[k] /= tau
+		}
+		for _, q := range pmrTestSoftmax(l) {
+			if q > 0 {
+				ent -= q * math.Log(q)
+			}
 		}
 	}
 	n := float64(len(rows))
@@ -286,7 +296,7 @@ func TestPMRLossAddsPCEOfWeakerModalityOnly(t *testing.T) {
 		protos := pmrTestSetProtos(p, feats, ys, strong)
 		var ce, score [2]float64
 		for m := range protos {
-			ce[m], score[m], _ = pmrTestStats(feats[m], ys, protos[m])
+			ce[m], score[m], _ = pmrTestStats(feats[m], ys, protos[m], 1)
 		}
 		weak := 1 - strong
 		if !(score[strong] > score[weak]) {
@@ -310,8 +320,8 @@ func TestPMRLossAddsPCEOfWeakerModalityOnly(t *testing.T) {
 	}
 }
 
-// PER: pmr-per subtracts μ·H of the dominant modality's prototype distribution in epochs
-// 1..early_epochs, and nothing afterwards.
+// PER: pmr-per subtracts μ·H of the dominant modality's prototype distribution softmax(−d/τ) in
+// epochs 1..early_epochs, and nothing afterwards; τ is the temperature parameter (default 0.1).
 func TestPMRPERSubtractsDominantEntropyEarly(t *testing.T) {
 	// Closed form on constructed logits: uniform over 4 classes → log 4; a near one-hot row → ≈ 0.
 	s0 := torchrt.NewScope()
@@ -325,31 +335,233 @@ func TestPMRPERSubtractsDominantEntropyEarly(t *testing.T) {
 		t.Errorf("entropy of a one-hot row %.3g, want ≈ 0", h)
 	}
 
-	run, train, idx, feats, ys, s := pmrTestSetup(t, "pmr-per", map[string]string{"alpha": "1.5", "mu": "0.5", "early_epochs": "2"})
-	defer run.VS.Destroy()
-	defer train.Drop()
-	defer s.Drop()
-	p := run.Method.(*PMR)
-	for strong := 0; strong < 2; strong++ {
-		protos := pmrTestSetProtos(p, feats, ys, strong)
-		var ce, ent [2]float64
-		for m := range protos {
-			ce[m], _, ent[m] = pmrTestStats(feats[m], ys, protos[m])
+	for _, tau := range []float64{0.1, 1} {
+		sets := map[string]string{"alpha": "1.5", "mu": "0.5", "early_epochs": "2"}
+		if tau != 0.1 {
+			sets["temperature"] = fmt.Sprint(tau)
 		}
-		b := train.Batch(s, idx, gotch.CPU)
-		for _, epoch := range []int{2, 3} {
-			b.Epoch = epoch
-			loss, out := p.Forward(s, b, true)
-			want := pmrTestCE(out.Fused, ys) + 1.5*ce[1-strong]
-			if epoch <= 2 {
-				want -= 0.5 * ent[strong]
+		run, train, idx, feats, ys, s := pmrTestSetup(t, "pmr-per", sets)
+		p := run.Method.(*PMR)
+		for strong := 0; strong < 2; strong++ {
+			protos := pmrTestSetProtos(p, feats, ys, strong)
+			var ce, ent [2]float64
+			for m := range protos {
+				ce[m], _, ent[m] = pmrTestStats(feats[m], ys, protos[m], tau)
 			}
-			if got := loss.MustFloat64Value(nil); math.Abs(got-want) > 1e-4 {
-				t.Errorf("strong %d, epoch %d: loss %.6f, want %.6f (H_dom %.4f)", strong, epoch, got, want, ent[strong])
+			b := train.Batch(s, idx, gotch.CPU)
+			for _, epoch := range []int{2, 3} {
+				b.Epoch = epoch
+				loss, out := p.Forward(s, b, true)
+				want := pmrTestCE(out.Fused, ys) + 1.5*ce[1-strong]
+				if epoch <= 2 {
+					want -= 0.5 * ent[strong]
+				}
+				if got := loss.MustFloat64Value(nil); math.Abs(got-want) > 1e-4 {
+					t.Errorf("τ %v, strong %d, epoch %d: loss %.6f, want %.6f (H_dom %.4f)", tau, strong, epoch, got, want, ent[strong])
+				}
+			}
+			if ent[strong] < 0.05 {
+				t.Fatalf("test setup: τ %v: dominant entropy %.4f too small to tell the PER term apart", tau, ent[strong])
 			}
 		}
-		if ent[strong] < 0.05 {
-			t.Fatalf("test setup: dominant entropy %.4f too small to tell the PER term apart", ent[strong])
+		s.Drop()
+		train.Drop()
+		run.VS.Destroy()
+	}
+}
+
+// pmrTestLinearEnc is a test encoder z = W x + b (no non-linearity), so the PER gradient can be
+// written out by hand.
+type pmrTestLinearEnc struct{ l *layers.Linear }
+
+func (e *pmrTestLinearEnc) Forward(s *torchrt.Scope, x *ts.Tensor, _ bool) *ts.Tensor {
+	return e.l.Forward(s, x)
+}
+func (e *pmrTestLinearEnc) OutDim() int64 { return e.l.Out }
+
+// pmrTestSetTensor copies vals into the leaf tensor x (grad disabled).
+func pmrTestSetTensor(x *ts.Tensor, vals []float64, shape ...int64) {
+	ts.NoGrad(func() {
+		f := make([]float32, len(vals))
+		for i, v := range vals {
+			f[i] = float32(v)
+		}
+		src := ts.MustOfSlice(f).MustView(shape, true)
+		x.Copy_(src)
+		src.MustDrop()
+	})
+}
+
+// pmrTestPERGrad is the gradient of −μ·H with respect to W and b of the encoder z = W x + b, by hand:
+// ℓ_ik = −d_ik/τ, d_ik = sqrt(‖z_i − c_k‖² + ε), p_i = softmax(ℓ_i), H = (1/B) Σ_i H_i with
+// H_i = −Σ_k p_ik log p_ik. ∂(−μH)/∂ℓ_ik = (μ/B)·p_ik·(log p_ik + H_i); ∂ℓ_ik/∂z_i = −(z_i − c_k)/(τ d_ik);
+// ∂/∂W = Σ_i g_i x_iᵀ, ∂/∂b = Σ_i g_i with g_i = ∂(−μH)/∂z_i. It also returns H.
+func pmrTestPERGrad(w [][]float64, bias []float64, xs [][]float64, protos [][]float64, mu, tau float64) (gw [][]float64, gb []float64, h float64) {
+	n := float64(len(xs))
+	gw = make([][]float64, len(w))
+	for r := range gw {
+		gw[r] = make([]float64, len(w[0]))
+	}
+	gb = make([]float64, len(w))
+	for _, x := range xs {
+		z := make([]float64, len(w))
+		for r := range w {
+			z[r] = bias[r]
+			for c := range x {
+				z[r] += w[r][c] * x[c]
+			}
+		}
+		d := make([]float64, len(protos))
+		l := make([]float64, len(protos))
+		for k, c := range protos {
+			var sq float64
+			for j := range z {
+				sq += (z[j] - c[j]) * (z[j] - c[j])
+			}
+			d[k] = math.Sqrt(sq + pmrEps)
+			l[k] = -d[k] / tau
+		}
+		p := pmrTestSoftmax(l)
+		var hi float64
+		for _, q := range p {
+			hi -= q * math.Log(q)
+		}
+		h += hi / n
+		g := make([]float64, len(z))
+		for k, c := range protos {
+			gl := mu / n * p[k] * (math.Log(p[k]) + hi)
+			for j := range z {
+				g[j] += gl * -(z[j] - c[j]) / (tau * d[k])
+			}
+		}
+		for r := range g {
+			gb[r] += g[r]
+			for c := range x {
+				gw[r][c] += g[r] * x[c]
+			}
+		}
+	}
+	return gw, gb, h
+}
+
+// pmrTestFlat flattens rows.
+func pmrTestFlat(rows [][]float64) []float64 {
+	var out []float64
+	for _, r := range rows {
+		out = append(out, r...)
+	}
+	return out
+}
+
+// The gradient PER adds, on a fixed example (3 samples, 2 classes, linear encoders z = W x + b with
+// fixed weights, fixed prototypes, fixed head): pmr and pmr-per built from their registered defaults
+// (μ = 0.1, τ = 0.1) and run on the same batch differ in the encoder gradients by exactly the hand
+// gradient of −μ·H^dom (pmrTestPERGrad) on the dominant modality's encoder, and by nothing on the
+// other encoder and on the head; and again with temperature=1 (§4.3 as written, the behaviour before
+// the temperature), where the hand gradient is more than ten times smaller: the code before τ fails
+// the first check.
+func TestPMRPERGradientMatchesHandComputation(t *testing.T) {
+	runtime.LockOSThread()
+	ts.MustGradSetEnabled(true)
+	xs := [][][]float64{
+		{{1, 0, 2}, {0, 1, -1}, {2, 1, 0}},
+		{{0.5, -1, 1}, {1, 1, 1}, {-1, 0.5, 2}},
+	}
+	ys := []int64{0, 1, 0}
+	ws := [][][]float64{
+		{{0.5, -0.2, 0.1}, {0.3, 0.4, -0.6}},
+		{{-0.1, 0.2, 0.3}, {0.4, -0.3, 0.2}},
+	}
+	bs := [][]float64{{0.05, -0.1}, {0.1, 0.2}}
+	// z⁰ = (0.75, −1), (−0.25, 0.9), (0.85, 0.9); z¹ = (0.15, 0.9), (0.5, 0.5), (0.9, 0.05). The prototypes
+	// are close together, as on the harness's features: the distances to the two differ by 0.1–0.2, so
+	// softmax(−d) is within 1 % of uniform entropy (H⁰ = 0.689, log 2 = 0.693). Scores Σ p_y: 1.58 for
+	// modality 0 and 1.50 for modality 1, so modality 0 is dominant (PER) and modality 1 weaker (PCE, in
+	// both methods).
+	protos := [][][]float64{
+		{{0.35, 0}, {0.25, 0.2}},
+		{{0.3, 0.5}, {0.35, 0.3}},
+	}
+	headW := []float64{0.2, -0.1, 0.3, 0.05, -0.25, 0.15, -0.3, 0.1}
+	headB := []float64{0.01, -0.02}
+
+	grads := func(method string, sets map[string]string) (map[string][]float64, int) {
+		spec, err := bench.Methods.Lookup(method)
+		if err != nil {
+			t.Fatal(err)
+		}
+		params, err := bench.NewParams("method "+method, spec.Value.Params, sets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs := nn.NewVarStore(gotch.CPU)
+		t.Cleanup(vs.Destroy)
+		var encs []bench.Encoder
+		for m := range ws {
+			l := layers.NewLinear(vs.Root().Sub(fmt.Sprintf("enc%d", m)), 3, 2)
+			pmrTestSetTensor(l.W, pmrTestFlat(ws[m]), 2, 3)
+			pmrTestSetTensor(l.B, bs[m], 2)
+			encs = append(encs, &pmrTestLinearEnc{l})
+		}
+		meth, err := spec.Value.New(&bench.Env{Path: vs.Root().Sub("method"), Encoders: encs, NumClasses: 2, Params: params, Device: gotch.CPU})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := meth.(*PMR)
+		t.Cleanup(p.Close)
+		pmrTestSetTensor(p.head.W, headW, 2, 4)
+		pmrTestSetTensor(p.head.B, headB, 2)
+		p.proto = []*ts.Tensor{pmrTestTensor(protos[0]), pmrTestTensor(protos[1])}
+		s := torchrt.NewScope()
+		defer s.Drop()
+		b := &bench.Batch{Y: s.T(ts.MustOfSlice(ys)), Epoch: 1}
+		for m := range xs {
+			b.X = append(b.X, s.T(pmrTestTensor(xs[m])))
+		}
+		loss, _ := p.Forward(s, b, true)
+		loss.MustBackward()
+		out := map[string][]float64{}
+		for name, v := range map[string]*ts.Tensor{"W0": encs[0].(*pmrTestLinearEnc).l.W, "b0": encs[0].(*pmrTestLinearEnc).l.B,
+			"W1": encs[1].(*pmrTestLinearEnc).l.W, "b1": encs[1].(*pmrTestLinearEnc).l.B, "headW": p.head.W, "headB": p.head.B} {
+			g := s.T(v.MustGrad(false))
+			out[name] = g.Float64Values()
+		}
+		return out, p.lastDomin
+	}
+	maxAbs := func(v []float64) (m float64) {
+		for _, x := range v {
+			m = math.Max(m, math.Abs(x))
+		}
+		return m
+	}
+	base, _ := grads("pmr", nil)
+	for _, tau := range []float64{0.1, 1} { // the default first: the code before τ fails there
+		var sets map[string]string
+		if tau != 0.1 {
+			sets = map[string]string{"temperature": fmt.Sprint(tau)}
+		}
+		per, dom := grads("pmr-per", sets)
+		if dom != 0 {
+			t.Fatalf("test setup: dominant modality %d, want 0", dom)
+		}
+		gw, gb, h := pmrTestPERGrad(ws[0], bs[0], xs[0], protos[0], 0.1, tau)
+		if tau == 0.1 {
+			if h < 0.05 || h > math.Log(2)-0.05 {
+				t.Fatalf("test setup: H^dom = %.4f at τ = 0.1, want clear of 0 and log 2", h)
+			}
+			gw1, gb1, h1 := pmrTestPERGrad(ws[0], bs[0], xs[0], protos[0], 0.1, 1)
+			if g, g1 := maxAbs(append(pmrTestFlat(gw), gb...)), maxAbs(append(pmrTestFlat(gw1), gb1...)); g < 1e-3 || g1 > g/10 {
+				t.Fatalf("test setup: PER gradient %.3g at τ = 0.1, %.3g at τ = 1 (H = %.5f, log 2 = %.5f): want ≥ 1e-3 and 10× apart", g, g1, h1, math.Log(2))
+			}
+		}
+		want := map[string][]float64{"W0": pmrTestFlat(gw), "b0": gb,
+			"W1": make([]float64, 6), "b1": make([]float64, 2), "headW": make([]float64, 8), "headB": make([]float64, 2)}
+		for _, name := range []string{"W0", "b0", "W1", "b1", "headW", "headB"} {
+			for i := range want[name] {
+				if got := per[name][i] - base[name][i]; math.Abs(got-want[name][i]) > 1e-5 {
+					t.Errorf("τ %v: %s[%d]: ∂(pmr-per) − ∂(pmr) = %.6g, want the hand PER gradient %.6g (pmr %.6g)", tau, name, i, got, want[name][i], base[name][i])
+				}
+			}
 		}
 	}
 }
