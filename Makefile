@@ -7,11 +7,12 @@ RESULTS ?= results
 
 # The project's own accuracy-regression check: a small deterministic sweep of every method against a
 # committed baseline (`make ci-baseline` rewrites it after an intended change; commit it with a reason).
-CI_SWEEP = --methods all --dataset synthetic:train=600,val=300,test=600 --seeds 2 --epochs 8
+# ci/sweep.args and ci/tolerance.args are read here and by the mutation test (cmd/bench/ci_test.go).
+CI_SWEEP = $(shell cat ci/sweep.args)
 CI_RESULTS = .ci-results
 # The run is deterministic on one machine, but libtorch's CPU kernels may round differently on another
-# CPU; a drop must exceed max(3 points, 3 SE) to fail, which still catches a broken method (→ chance).
-CI_TOLERANCE = --abs 0.03 --k 3
+# CPU; a drop must exceed max(--abs, --k × SE) to fail (--abs is a fraction: 0.03 = 3 points).
+CI_TOLERANCE = $(shell cat ci/tolerance.args)
 
 .PHONY: setup build run test regress-ci ci-baseline clean
 

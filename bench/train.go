@@ -342,11 +342,19 @@ func dropAll(m map[string]*ts.Tensor) {
 	}
 }
 
+// BreakTrainingLoss multiplies every training loss by 0, so no method learns anything (its own
+// gradient hooks still run, on zero gradients). It is a test seam, false in every real run: the CI
+// mutation test sets it to prove that the accuracy regression fails every method once it is broken.
+var BreakTrainingLoss bool
+
 // Step is one training step: forward, and unless the loss is not finite, backward, the method's
 // AfterBackward hook (if any) and an optimiser step. It returns the loss value; the tensors it
 // creates belong to s.
 func (r *Run) Step(s *torchrt.Scope, b *Batch, opt *nn.Optimizer, hook AfterBackwarder) float64 {
 	loss, _ := r.Method.Forward(s, b, true)
+	if BreakTrainingLoss {
+		loss = s.T(loss.MustMulScalar(s.Scalar(0), false))
+	}
 	lv := loss.MustFloat64Value(nil)
 	if math.IsNaN(lv) || math.IsInf(lv, 0) {
 		return lv

@@ -59,6 +59,12 @@ type DiffTable struct {
 	Failed bool
 }
 
+// AllowedDrop is the largest drop from baseline group g that passes against a current group with
+// no spread estimate (one seed): max(tol.Abs, tol.K · SE) with SE from g alone.
+func AllowedDrop(g Group, tol Tolerance) float64 {
+	return math.Max(tol.Abs, tol.K*math.Sqrt(varOfMean(g)))
+}
+
 // Compare checks current against baseline group by group. With means m₁ (baseline) and m₂
 // (current), sample stds s₁, s₂ and seed counts n₁, n₂, the pooled standard error of m₂ − m₁ is
 //
