@@ -17,8 +17,13 @@ import (
 type ParamSpec struct {
 	Name    string
 	Default string
-	Kind    string // "float", "int", "bool", "string", or "enum:a|b|c"
-	// Range is the interval a numeric ("int" or "float") value must lie in, in interval notation:
+	// Kind is "float", "int", "intlist", "bool", "string", or "enum:a|b|c". An "intlist" is one
+	// integer or several separated by colons ("128" or "128:512"); its value is kept in canonical
+	// form (each element as strconv.Itoa writes it, joined by ":"), so "128", "+128" and "0128" are
+	// the same value, and the same cell, as the plain int 128.
+	Kind string
+	// Range is the interval a numeric ("int", "intlist" or "float") value must lie in, in interval
+	// notation (for an intlist, every element must lie in it):
 	// "[1,inf)", "(0,1]", "[0,1)", "(0,inf)", "[-1,inf)". An infinite end is written inf or -inf and
 	// is always open ("[-inf,inf]" is not a range); NaN and ±Inf are refused for every float. Enums
 	// list their values in Kind, and bools and strings take no Range. Every registered numeric
@@ -29,20 +34,78 @@ type ParamSpec struct {
 	// "log:LO:HI" (log-uniform), "lin:LO:HI" (uniform), "int:LO:HI" (uniform integer, inclusive),
 	// "choice:a|b|c". It must lie inside Range.
 	Search string
+	// OmitDefault leaves the parameter out of Map (so out of result records and cell keys) while it
+	// has its default value. Set it on a parameter added to a method or encoder that already has
+	// stored results, so those cells keep their keys; a record without the key had the default.
+	OmitDefault bool
 }
 
 // Allowed describes the values a parameter may take, for listings: the Range of a number
-// ("int in [1,inf)"), the values of an enum ("one of linear|mlp"), "true|false", or the kind.
+// ("int in [1,inf)"), that of every element of an intlist ("int[:int...] each in [1,65536]"), the
+// values of an enum ("one of linear|mlp"), "true|false", or the kind.
 func (s ParamSpec) Allowed() string {
 	switch {
 	case strings.HasPrefix(s.Kind, "enum:"):
 		return "one of " + strings.TrimPrefix(s.Kind, "enum:")
 	case s.Kind == "bool":
 		return "true|false"
+	case s.Kind == "intlist" && s.Range != "":
+		return "int[:int...] each in " + s.Range
+	case s.Kind == "intlist":
+		return "int[:int...]"
 	case (s.Kind == "int" || s.Kind == "float") && s.Range != "":
 		return s.Kind + " in " + s.Range
 	}
 	return s.Kind
+}
+
+// isNumeric reports whether a kind takes a Range.
+func isNumeric(kind string) bool { return kind == "int" || kind == "float" || kind == "intlist" }
+
+// rangeKind is the kind a Range is read for: an intlist's elements are ints.
+func rangeKind(kind string) string {
+	if kind == "intlist" {
+		return "int"
+	}
+	return kind
+}
+
+// parseIntList reads an intlist value: one or more integers separated by ":".
+func parseIntList(v string) ([]int, error) {
+	parts := strings.Split(v, ":")
+	out := make([]int, len(parts))
+	for i, e := range parts {
+		n, err := strconv.Atoi(e)
+		if err != nil {
+			where := ""
+			if len(parts) > 1 {
+				where = fmt.Sprintf(" (element %d of %d is %q)", i+1, len(parts), e)
+			}
+			return nil, fmt.Errorf("want an integer or integers separated by colons, e.g. 128 or 128:512%s", where)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// formatIntList is the canonical spelling of an intlist.
+func formatIntList(xs []int) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.Itoa(x)
+	}
+	return strings.Join(parts, ":")
+}
+
+// canonical spells a value of s's kind (already checked) one way; only intlists have more than one
+// spelling that matters, other kinds are kept as given.
+func canonical(s ParamSpec, v string) string {
+	if s.Kind == "intlist" {
+		if xs, err := parseIntList(v); err == nil {
+			return formatIntList(xs)
+		}
+	}
+	return v
 }
 
 // interval is a parsed Range.
@@ -119,20 +182,33 @@ func parseRange(kind, r string) (interval, error) {
 
 func isWhole(f float64) bool { return math.IsInf(f, 0) || f == math.Trunc(f) }
 
-// checkRange reports whether v (already of the right kind) lies in s's Range.
-func checkRange(s ParamSpec, v string) (inRange bool, err error) {
+// checkRange reports whether v (already of the right kind) lies in s's Range. For an intlist,
+// bad is the 0-based index of the first element outside it.
+func checkRange(s ParamSpec, v string) (inRange bool, bad int, err error) {
 	if s.Range == "" {
-		return true, nil
+		return true, 0, nil
 	}
-	iv, err := parseRange(s.Kind, s.Range)
+	iv, err := parseRange(rangeKind(s.Kind), s.Range)
 	if err != nil {
-		return false, err
+		return false, 0, err
+	}
+	if s.Kind == "intlist" {
+		xs, err := parseIntList(v)
+		if err != nil {
+			return false, 0, err
+		}
+		for i, x := range xs {
+			if !iv.contains(float64(x)) {
+				return false, i, nil
+			}
+		}
+		return true, 0, nil
 	}
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
-	return iv.contains(f), nil
+	return iv.contains(f), 0, nil
 }
 
 // checkValue checks v against s's kind and range. The error names the owner, key, value and the
@@ -141,11 +217,14 @@ func checkValue(owner string, s ParamSpec, v string) error {
 	if err := checkKind(s, v); err != nil {
 		return fmt.Errorf("%s.%s=%q: %w", owner, s.Name, v, err)
 	}
-	ok, err := checkRange(s, v)
+	ok, bad, err := checkRange(s, v)
 	if err != nil {
 		return fmt.Errorf("%s: parameter %s is declared with a bad %w", owner, s.Name, err)
 	}
 	if !ok {
+		if xs, _ := parseIntList(v); s.Kind == "intlist" && len(xs) > 1 {
+			return fmt.Errorf("%s: %s=%s: element %d of %d (%d) is out of range %s", owner, s.Name, v, bad+1, len(xs), xs[bad], s.Range)
+		}
 		return fmt.Errorf("%s: %s=%s is out of range %s", owner, s.Name, v, s.Range)
 	}
 	return nil
@@ -170,12 +249,12 @@ func CheckSpecs(owner string, specs []ParamSpec) error {
 }
 
 func checkSpec(owner string, s ParamSpec) error {
-	numeric := s.Kind == "int" || s.Kind == "float"
+	numeric := isNumeric(s.Kind)
 	switch {
 	case numeric && s.Range == "":
 		return fmt.Errorf("%s: %s (%s) declares no Range", owner, s.Name, s.Kind)
 	case numeric:
-		if _, err := parseRange(s.Kind, s.Range); err != nil {
+		if _, err := parseRange(rangeKind(s.Kind), s.Range); err != nil {
 			return fmt.Errorf("%s: %s: %w", owner, s.Name, err)
 		}
 	case s.Kind == "bool" || s.Kind == "string" || (strings.HasPrefix(s.Kind, "enum:") && len(s.Kind) > len("enum:")):
@@ -188,6 +267,9 @@ func checkSpec(owner string, s ParamSpec) error {
 	if err := checkValue(owner, s, s.Default); err != nil {
 		return fmt.Errorf("default: %w", err)
 	}
+	if c := canonical(s, s.Default); c != s.Default {
+		return fmt.Errorf("%s: %s: default %q is not in canonical form (write %q)", owner, s.Name, s.Default, c)
+	}
 	if s.Search == "" {
 		return nil
 	}
@@ -196,7 +278,7 @@ func checkSpec(owner string, s ParamSpec) error {
 	switch {
 	case kind == "choice":
 		ends = strings.Split(rest, "|")
-	case (kind == "lin" || kind == "log") && s.Kind == "float", kind == "int" && s.Kind == "int":
+	case (kind == "lin" || kind == "log") && s.Kind == "float", kind == "int" && (s.Kind == "int" || s.Kind == "intlist"):
 		lo, hi, ok := strings.Cut(rest, ":")
 		if !ok {
 			return fmt.Errorf("%s: %s: search range %q: want %s:LO:HI", owner, s.Name, s.Search, kind)
@@ -308,10 +390,11 @@ type Params struct {
 
 // NewParams applies overrides to the defaults of specs. An unknown key, a value of the wrong kind or
 // a value outside the parameter's Range is an error naming the owner, the key, the value and what is
-// allowed, e.g. `method dmi: stage1_epochs=-3 is out of range [1,inf)`. Overrides are checked in
-// key order, so the error is the same on every run. Constraints between parameters, or against the
-// run's epochs or data, are not checked here: see MethodSpec.Validate, EncoderSpec.Accepts and
-// CheckCell.
+// allowed, e.g. `method dmi: stage1_epochs=-3 is out of range [1,inf)`. Values are stored in
+// canonical form (see ParamSpec.Kind), which is what Map, NonDefault and cell keys see. Overrides
+// are checked in key order, so the error is the same on every run. Constraints between parameters,
+// or against the run's epochs or data, are not checked here: see MethodSpec.Validate,
+// EncoderSpec.Accepts and CheckCell.
 func NewParams(owner string, specs []ParamSpec, overrides map[string]string) (Params, error) {
 	p := Params{owner: owner, specs: specs, values: map[string]string{}}
 	for _, s := range specs {
@@ -331,7 +414,7 @@ func NewParams(owner string, specs []ParamSpec, overrides map[string]string) (Pa
 		if err := checkValue(owner, spec, v); err != nil {
 			return p, err
 		}
-		p.values[k] = v
+		p.values[k] = canonical(spec, v)
 	}
 	for _, s := range specs { // a default outside its own range is a declaration bug; say so early
 		if _, over := overrides[s.Name]; !over {
@@ -362,6 +445,10 @@ func checkKind(s ParamSpec, v string) error {
 	case s.Kind == "int":
 		if _, err := strconv.Atoi(v); err != nil {
 			return fmt.Errorf("want an integer")
+		}
+	case s.Kind == "intlist":
+		if _, err := parseIntList(v); err != nil {
+			return err
 		}
 	case s.Kind == "bool":
 		if _, err := strconv.ParseBool(v); err != nil {
@@ -420,16 +507,27 @@ func (p Params) Int(name string) int {
 	return i
 }
 
+// Ints returns an intlist parameter, one element per colon-separated integer (validated at
+// construction).
+func (p Params) Ints(name string) []int {
+	xs, _ := parseIntList(p.get(name))
+	return xs
+}
+
 // Bool returns a boolean parameter (validated at construction).
 func (p Params) Bool(name string) bool {
 	b, _ := strconv.ParseBool(p.get(name))
 	return b
 }
 
-// Map returns every value, defaults included, for the result record.
+// Map returns every value, defaults included, for the result record and the cell key; a parameter
+// declared OmitDefault is left out while it has its default.
 func (p Params) Map() map[string]string {
 	m := make(map[string]string, len(p.values))
 	for k, v := range p.values {
+		if s, ok := p.spec(k); ok && s.OmitDefault && v == s.Default {
+			continue
+		}
 		m[k] = v
 	}
 	return m

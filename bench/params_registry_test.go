@@ -41,7 +41,7 @@ var issueBadValues = []struct {
 	sets  map[string]string
 	want  string
 }{
-	{"encoder mlp", map[string]string{"hidden": "0"}, "encoder mlp: hidden=0 is out of range [1,inf)"},
+	{"encoder mlp", map[string]string{"hidden": "0"}, "encoder mlp: hidden=0 is out of range [1,65536]"},
 	{"method dmi", map[string]string{"stage1_epochs": "-3"}, "method dmi: stage1_epochs=-3 is out of range [0,inf)"},
 	{"method mmml", map[string]string{"dropout": "1.5"}, "method mmml: dropout=1.5 is out of range [0,1)"},
 	{"method mib", map[string]string{"d": "0"}, "method mib: d=0 is out of range [1,inf)"},

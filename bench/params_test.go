@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -201,6 +202,125 @@ func TestAllowed(t *testing.T) {
 	for i, s := range rangedSpecs {
 		if got := s.Allowed(); got != want[i] {
 			t.Errorf("%s: Allowed() = %q, want %q", s.Name, got, want[i])
+		}
+	}
+}
+
+var listSpecs = []ParamSpec{
+	{Name: "hidden", Default: "128", Kind: "intlist", Range: "[1,65536]", Search: "choice:64|128:512"},
+	{Name: "layers", Default: "2", Kind: "int", Range: "[1,inf)"},
+}
+
+func TestIntListParseCanonicalAndRange(t *testing.T) {
+	for _, c := range []struct {
+		v, canon string
+		ints     []int
+	}{
+		{"128", "128", []int{128}},
+		{"+128", "128", []int{128}},
+		{"0128", "128", []int{128}},
+		{"128:512", "128:512", []int{128, 512}},
+		{"0128:+512:1", "128:512:1", []int{128, 512, 1}},
+		{"65536", "65536", []int{65536}},
+	} {
+		p, err := NewParams("encoder mlp", listSpecs, map[string]string{"hidden": c.v})
+		if err != nil {
+			t.Errorf("%q: %v", c.v, err)
+			continue
+		}
+		if got := p.String("hidden"); got != c.canon {
+			t.Errorf("%q stored as %q, want %q", c.v, got, c.canon)
+		}
+		if got := p.Map()["hidden"]; got != c.canon {
+			t.Errorf("%q: Map has %q, want %q", c.v, got, c.canon)
+		}
+		if got := p.Ints("hidden"); !slices.Equal(got, c.ints) {
+			t.Errorf("%q: Ints = %v, want %v", c.v, got, c.ints)
+		}
+	}
+	// A one-element list is the plain int: the default spelled another way is still the default.
+	p, err := NewParams("encoder mlp", listSpecs, map[string]string{"hidden": "+128"})
+	if err != nil || p.Changed("hidden") || len(p.NonDefault()) != 0 {
+		t.Errorf("hidden=+128: Changed %v, NonDefault %v, err %v", p.Changed("hidden"), p.NonDefault(), err)
+	}
+	for _, c := range []struct{ v, want string }{
+		{"128:", `encoder mlp.hidden="128:": want an integer or integers separated by colons, e.g. 128 or 128:512 (element 2 of 2 is "")`},
+		{":128", `encoder mlp.hidden=":128": want an integer or integers separated by colons, e.g. 128 or 128:512 (element 1 of 2 is "")`},
+		{"a:3", `encoder mlp.hidden="a:3": want an integer or integers separated by colons, e.g. 128 or 128:512 (element 1 of 2 is "a")`},
+		{"1.5", `encoder mlp.hidden="1.5": want an integer or integers separated by colons, e.g. 128 or 128:512`},
+		{"128,512", `encoder mlp.hidden="128,512": want an integer or integers separated by colons, e.g. 128 or 128:512`},
+		{"128::512", `encoder mlp.hidden="128::512": want an integer or integers separated by colons, e.g. 128 or 128:512 (element 2 of 3 is "")`},
+		{"0", "encoder mlp: hidden=0 is out of range [1,65536]"},
+		{"65537", "encoder mlp: hidden=65537 is out of range [1,65536]"},
+		{"0:5", "encoder mlp: hidden=0:5: element 1 of 2 (0) is out of range [1,65536]"},
+		{"128:-4", "encoder mlp: hidden=128:-4: element 2 of 2 (-4) is out of range [1,65536]"},
+		{"128:512:99999", "encoder mlp: hidden=128:512:99999: element 3 of 3 (99999) is out of range [1,65536]"},
+		{"99999999999999999999", `encoder mlp.hidden="99999999999999999999": want an integer or integers separated by colons, e.g. 128 or 128:512`},
+	} {
+		_, err := NewParams("encoder mlp", listSpecs, map[string]string{"hidden": c.v})
+		if err == nil || err.Error() != c.want {
+			t.Errorf("hidden=%s: error %v, want %q", c.v, err, c.want)
+		}
+	}
+}
+
+func TestIntListSpecs(t *testing.T) {
+	if err := CheckSpecs("encoder mlp", listSpecs); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := listSpecs[0].Allowed(), "int[:int...] each in [1,65536]"; got != want {
+		t.Errorf("Allowed() = %q, want %q", got, want)
+	}
+	ok := []ParamSpec{
+		{Name: "a", Default: "4:8", Kind: "intlist", Range: "[1,inf)"},
+		{Name: "a", Default: "4", Kind: "intlist", Range: "[1,16]", Search: "int:1:16"},
+	}
+	for _, s := range ok {
+		if err := CheckSpecs("test", []ParamSpec{s}); err != nil {
+			t.Errorf("%+v: %v", s, err)
+		}
+	}
+	for name, s := range map[string]ParamSpec{
+		"no range":          {Name: "a", Default: "1", Kind: "intlist"},
+		"float range":       {Name: "a", Default: "1", Kind: "intlist", Range: "[0.5,2]"},
+		"default out":       {Name: "a", Default: "4:0", Kind: "intlist", Range: "[1,inf)"},
+		"default malformed": {Name: "a", Default: "4:", Kind: "intlist", Range: "[1,inf)"},
+		"default spelling":  {Name: "a", Default: "04:8", Kind: "intlist", Range: "[1,inf)"},
+		"choice out":        {Name: "a", Default: "4", Kind: "intlist", Range: "[1,16]", Search: "choice:4|8:32"},
+		"int search out":    {Name: "a", Default: "4", Kind: "intlist", Range: "[1,16]", Search: "int:0:8"},
+		"lin search":        {Name: "a", Default: "4", Kind: "intlist", Range: "[1,16]", Search: "lin:1:8"},
+	} {
+		if err := CheckSpecs("test", []ParamSpec{s}); err == nil {
+			t.Errorf("%s: %+v accepted", name, s)
+		}
+	}
+}
+
+func TestOmitDefaultLeavesMap(t *testing.T) {
+	specs := []ParamSpec{
+		{Name: "hidden", Default: "128", Kind: "intlist", Range: "[1,65536]"},
+		{Name: "last_relu", Default: "true", Kind: "bool", OmitDefault: true},
+	}
+	p, err := NewParams("encoder mlp", specs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := p.Map(); len(m) != 1 || m["hidden"] != "128" {
+		t.Errorf("defaults: Map = %v, want only hidden", m)
+	}
+	if !p.Bool("last_relu") {
+		t.Error("last_relu default lost")
+	}
+	for v, inMap := range map[string]bool{"true": false, "false": true} {
+		p, err := NewParams("encoder mlp", specs, map[string]string{"last_relu": v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := p.Map()["last_relu"]; ok != inMap {
+			t.Errorf("last_relu=%s: in Map %v, want %v (%v)", v, ok, inMap, p.Map())
+		}
+		if got := len(p.NonDefault()); got != map[bool]int{false: 0, true: 1}[inMap] {
+			t.Errorf("last_relu=%s: NonDefault %v", v, p.NonDefault())
 		}
 	}
 }
