@@ -105,6 +105,19 @@ type MethodSpec struct {
 	// known, budget checks are skipped). The error does not name the method (CheckParams and
 	// CheckCell add it). Call it through MethodSpec.CheckParams or CheckCell.
 	Validate func(params Params, epochs int) error
+	// Partial, when set, says how a configuration that Validate accepts falls short of the full
+	// method in a run of epochs epochs (e.g. "stage 1 only" for DMI whose later stages never start),
+	// or "" when it is the full method (and when epochs ≤ 0). Cell.Label shows it, so a table never
+	// reports such a run under the method's name, and `bench tune` never samples such a trial.
+	Partial func(params Params, epochs int) string
+}
+
+// PartialNote is spec's Partial for params and epochs, or "" when the method has no Partial hook.
+func (s MethodSpec) PartialNote(params Params, epochs int) string {
+	if s.Partial == nil || epochs <= 0 {
+		return ""
+	}
+	return s.Partial(params, epochs)
 }
 
 // Needs declares what a method requires beyond the plain loop; the trainer refuses a combination it

@@ -32,7 +32,8 @@ type ParamSpec struct {
 	Help  string
 	// Search is the range `bench tune` samples this parameter from, or "" to keep it fixed:
 	// "log:LO:HI" (log-uniform), "lin:LO:HI" (uniform), "int:LO:HI" (uniform integer, inclusive),
-	// "choice:a|b|c". It must lie inside Range.
+	// "choice:a|b|c". It must lie inside Range. A float parameter may also take "lrmult:LO:HI": a
+	// multiple of the trial's learning rate, the multiplier log-uniform in [LO, HI] (DMI's stage rates).
 	Search string
 	// OmitDefault leaves the parameter out of Map (so out of result records and cell keys) while it
 	// has its default value. Set it on a parameter added to a method or encoder that already has
@@ -276,6 +277,13 @@ func checkSpec(owner string, s ParamSpec) error {
 	kind, rest, _ := strings.Cut(s.Search, ":")
 	var ends []string
 	switch {
+	case kind == "lrmult" && s.Kind == "float":
+		// The value is the multiplier times the trial's learning rate: its Range is checked when the
+		// trial's parameters are built. Only the multiplier range is checked here.
+		if _, err := Sample("log:"+rest, rand.New(rand.NewPCG(1, 2))); err != nil {
+			return fmt.Errorf("%s: %s: %w", owner, s.Name, err)
+		}
+		return nil
 	case kind == "choice":
 		ends = strings.Split(rest, "|")
 	case (kind == "lin" || kind == "log") && s.Kind == "float", kind == "int" && (s.Kind == "int" || s.Kind == "intlist"):

@@ -333,8 +333,8 @@ func buildAVMNIST(mn *mnistPools, audio *fsddIndex, caps [3]int, seed, splitSeed
 		Name:       "avmnist",
 		NumClasses: 10,
 		Modalities: []data.Modality{
-			{Name: "image", Shape: []int64{1, 28, 28}},
-			{Name: "audio", Shape: []int64{1, int64(cfg.Bins()), int64(cfg.OutFrames())}},
+			{Name: "image", Shape: []int64{1, 28, 28}, Role: data.RoleVisual},
+			{Name: "audio", Shape: []int64{1, int64(cfg.Bins()), int64(cfg.OutFrames())}, Role: data.RoleAudio},
 		},
 	}
 	var splits [3]*data.Split

@@ -156,8 +156,8 @@ func loadCremad(opt data.Options) (*data.Set, error) {
 		Params:     p.used,
 		NumClasses: len(CremadClasses),
 		Modalities: []data.Modality{
-			{Name: "audio", Shape: []int64{1, int64(cfg.audio.Bins()), int64(cfg.audio.Frames())}},
-			{Name: "visual", Shape: []int64{3, int64(cfg.frames), FrameSize, FrameSize}},
+			{Name: "audio", Shape: []int64{1, int64(cfg.audio.Bins()), int64(cfg.audio.Frames())}, Role: data.RoleAudio},
+			{Name: "visual", Shape: []int64{3, int64(cfg.frames), FrameSize, FrameSize}, Role: data.RoleVisual},
 		},
 	}
 	digest := digestParams(p.used)

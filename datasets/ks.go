@@ -106,8 +106,8 @@ func loadKS(opt data.Options) (*data.Set, error) {
 		Params:     p.used,
 		NumClasses: classes,
 		Modalities: []data.Modality{
-			{Name: "audio", Shape: cfg.audioShape},
-			{Name: "visual", Shape: []int64{3, int64(cfg.frames), FrameSize, FrameSize}},
+			{Name: "audio", Shape: cfg.audioShape, Role: data.RoleAudio},
+			{Name: "visual", Shape: []int64{3, int64(cfg.frames), FrameSize, FrameSize}, Role: data.RoleVisual},
 		},
 	}
 	digest := digestParams(p.used)

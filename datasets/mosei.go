@@ -50,6 +50,8 @@ var (
 	moseiParams     = []string{"modalities", "classes", "zero", "pad", "drop_empty", "dir"}
 	moseiSplitNames = []string{"train", "valid", "test"}
 	moseiArrays     = []string{"vision", "audio", "text"} // file order; labels separate
+	// moseiRoles are the modalities' roles: vision holds facial features (OpenFace/Facet) per step.
+	moseiRoles = map[string]string{"vision": data.RoleVisual, "audio": data.RoleAudio, "text": data.RoleText}
 )
 
 func init() {
@@ -98,7 +100,7 @@ func loadMosei(opt data.Options) (*data.Set, error) {
 	set := &data.Set{Name: "mosei", Params: p.used, NumClasses: mo.classes}
 	for _, m := range mo.mods {
 		a := raw[0].x[m]
-		set.Modalities = append(set.Modalities, data.Modality{Name: m, Shape: []int64{int64(a.Shape[1]), int64(a.Shape[2])}})
+		set.Modalities = append(set.Modalities, data.Modality{Name: m, Shape: []int64{int64(a.Shape[1]), int64(a.Shape[2])}, Role: moseiRoles[m]})
 	}
 	splits := make([]*data.Split, len(raw))
 	for k, r := range raw {

@@ -215,7 +215,8 @@ func (raw *rosmapRaw) build(views []int, valShare float64, splitSeed int64) (*da
 	set := &data.Set{Name: "rosmap", NumClasses: raw.numClasses}
 	set.Train, set.Val, set.Test = newRosmapSplit(len(views)), newRosmapSplit(len(views)), newRosmapSplit(len(views))
 	for k, v := range views {
-		set.Modalities = append(set.Modalities, data.Modality{Name: rosmapViewNames[v], Shape: []int64{int64(raw.tr[k].Cols)}})
+		// Every view is a molecular profile: role omics (neither visual nor audio, so DMI keeps its position rule).
+		set.Modalities = append(set.Modalities, data.Modality{Name: rosmapViewNames[v], Shape: []int64{int64(raw.tr[k].Cols)}, Role: data.RoleOmics})
 		sc := fitMinMax(raw.tr[k], trIdx)
 		set.Train.X[k] = sc.apply(raw.tr[k], trIdx)
 		set.Val.X[k] = sc.apply(raw.tr[k], valIdx)

@@ -117,8 +117,8 @@ func loadUCF101(opt data.Options) (*data.Set, error) {
 		Params:     p.used,
 		NumClasses: len(classes),
 		Modalities: []data.Modality{
-			{Name: "rgb", Shape: []int64{3, int64(cfg.frames), FrameSize, FrameSize}},
-			{Name: "flow", Shape: []int64{2, int64(cfg.flowFrames), FrameSize, FrameSize}},
+			{Name: "rgb", Shape: []int64{3, int64(cfg.frames), FrameSize, FrameSize}, Role: data.RoleVisual},
+			{Name: "flow", Shape: []int64{2, int64(cfg.flowFrames), FrameSize, FrameSize}, Role: data.RoleFlow},
 		},
 	}
 	digest := digestParams(p.used)

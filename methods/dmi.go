@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/data"
 	"github.com/mmfusion/bench/bench/layers"
 	"github.com/mmfusion/bench/bench/torchrt"
 	"github.com/sugarme/gotch"
@@ -18,10 +19,18 @@ import (
 // U^m, and builds synergy S from the V's; a per-sample gate mixes the four component heads. Training
 // runs in three stages (§10.3–10.4), declared to the trainer through bench.Staged.
 //
-// Modality order. The reference code names its first-level blocks IB_m1_* (visual) and IB_m2_*
-// (audio), and its stage-1 coefficients differ per modality (visual 0.008 KL / 0.002 Rec, audio
-// 0.04 KL / 0.01 Rec). Here the harness's first modality takes the code's m1 (visual) coefficients
-// and the second the m2 (audio) ones, which matches AV-MNIST's order (image, audio).
+// Modality roles. The reference code names its first-level blocks IB_m1_* (visual) and IB_m2_*
+// (audio), and its stage-1 coefficients differ per branch (visual 0.008 KL / 0.002 Rec, audio 0.04
+// KL / 0.01 Rec). Each harness modality takes the coefficients of the reference branch with its
+// declared role (data.Modality.Role): visual → 0.008/0.002, audio → 0.04/0.01, whatever the order
+// (CREMA-D and KS put audio first). When only one modality has a visual or audio role, the other takes
+// the other reference branch (UCF101: rgb visual, so flow gets audio's; MOSEI text+audio: text gets
+// visual's). When neither has one (synthetic and Boolean data: no role; ROSMAP: omics), the position
+// rule applies: the first modality takes the visual branch's coefficients, the second the audio
+// branch's. Evaluation records the choice in Metrics.Extra (val and test, see dmiCoefKeys):
+// s1coef_kl_1, s1coef_rec_1, s1coef_kl_2, s1coef_rec_2 (the coefficients used for modality 1 and 2;
+// no kl in dmi-fc) and s1coef_by_role (1: chosen by role, 0: the position rule). No parameter
+// overrides these coefficients.
 //
 // Variants sharing this code through dmiOptions (the DMI paper's ablations, as the harness defines
 // them):
@@ -38,20 +47,82 @@ import (
 
 // Learning rates and schedule. The harness trains every method with one SGD optimiser, learning rate
 // and epoch budget, so lr1..lr3 default to 0 = the run's --lr. The reference's per-stage rates are
-// reproduced with --set dmi.lr1=4e-3,dmi.lr2=1e-3,dmi.lr3=1e-5 (and --epochs 70 for its budget). Its
-// per-stage ReduceLROnPlateau is not reproduced (the harness has no schedulers). The stage switch
-// (best checkpoint of the previous stage by validation accuracy, fresh optimiser) is the trainer's.
+// reproduced with --set dmi.lr1=4e-3,dmi.lr2=1e-3,dmi.lr3=1e-5 (and --epochs 70 for its budget). The
+// stage switch (best checkpoint of the previous stage by validation accuracy, fresh optimiser) is the
+// trainer's.
+//
+// Tuning (bench tune). Stage 1 runs at the trial's shared learning rate (lr1 is not searched), as every
+// other method does; lr2 and lr3 are searched as multiples of it ("lrmult" search ranges): the
+// reference's 4e-3 / 1e-3 / 1e-5 are multipliers 1, 0.25 and 0.0025 of stage 1, inside [0.01, 1] and
+// [1e-4, 1]. stage2_epochs is at least 1, and the tuner samples only trials that are the full method
+// (dmiPartial: stage1_epochs ≥ 1 and stage1_epochs + stage2_epochs < epochs, so stage 3 runs). A run
+// whose stages do not all start (the defaults 10 + 5 under --epochs 15 or fewer, or stage1_epochs=0)
+// is labelled with the stages it ran, e.g. "dmi (stage 1 only)".
 //
 // Stage 2 follows the reference code exactly: only the first-level modules are put in evaluation
 // mode, while the model stays in training mode, so T and V are still sampled there (without
 // gradients) and S is built from the sampled V^m; h_T (reported per modality) is applied to μ_T.
 
 // Effective loss coefficients of methods.md §10.3 (after the code's internal 0.1 and lamb = 0.2
-// scalings). Index [m] is the harness's modality m (see "Modality order" above).
+// scalings). Index [b] is the reference's branch b (0: visual, IB_m1; 1: audio, IB_m2); each harness
+// modality takes one branch's (see "Modality roles" above and dmiBranches).
 var (
-	dmiS1KL  = [2]float64{0.008, 0.04} // stage 1: KL(q(T^m)‖N) + KL(q(V^m)‖N)
-	dmiS1Rec = [2]float64{0.002, 0.01} // stage 1: Rec(e^m, recon_m)
+	dmiS1KL       = [2]float64{0.008, 0.04}                    // stage 1: KL(q(T^m)‖N) + KL(q(V^m)‖N)
+	dmiS1Rec      = [2]float64{0.002, 0.01}                    // stage 1: Rec(e^m, recon_m)
+	dmiBranchRole = [2]string{data.RoleVisual, data.RoleAudio} // the role of each reference branch
 )
+
+// dmiBranches returns, for each of the two harness modalities, the reference branch whose stage-1
+// coefficients it takes, and whether declared roles decided (false: the position rule, modality m →
+// branch m). See "Modality roles" above.
+func dmiBranches(mods []data.Modality) (branch [2]int, byRole bool) {
+	of := func(m int) int {
+		if m < len(mods) {
+			for b, r := range dmiBranchRole {
+				if mods[m].Role == r {
+					return b
+				}
+			}
+		}
+		return -1
+	}
+	b0, b1 := of(0), of(1)
+	switch {
+	case b0 >= 0 && b1 >= 0:
+		return [2]int{b0, b1}, true
+	case b0 >= 0:
+		return [2]int{b0, 1 - b0}, true
+	case b1 >= 0:
+		return [2]int{1 - b1, b1}, true
+	}
+	return [2]int{0, 1}, false
+}
+
+// dmiCoefKeys name the Metrics.Extra entries that record the stage-1 coefficients used for harness
+// modality 1 and 2, and whether roles chose them (1) or the position rule (0).
+var dmiCoefKeys = struct {
+	kl, rec [2]string
+	byRole  string
+}{[2]string{"s1coef_kl_1", "s1coef_kl_2"}, [2]string{"s1coef_rec_1", "s1coef_rec_2"}, "s1coef_by_role"}
+
+// dmiPartial is the Partial hook of the staged variants: the stages a run of epochs epochs reaches,
+// when not all three ("stage 1 only", "stages 1 and 2 only", "stages 2 and 3 only", "stage 2 only").
+func dmiPartial(p bench.Params, epochs int) string {
+	s1, s2 := p.Int("stage1_epochs"), p.Int("stage2_epochs")
+	var ran []string
+	for st, ok := range []bool{s1 > 0, epochs > s1, epochs > s1+s2} {
+		if ok {
+			ran = append(ran, fmt.Sprint(st+1))
+		}
+	}
+	switch len(ran) {
+	case 3:
+		return ""
+	case 1:
+		return "stage " + ran[0] + " only"
+	}
+	return "stages " + ran[0] + " and " + ran[1] + " only"
+}
 
 const (
 	dmiS2KL  = 0.02  // stage 2: KL(R‖N), Σ_m KL_align^m, Σ_m KL(U^m‖N)
@@ -104,18 +175,22 @@ func init() {
 			params = append(params,
 				bench.ParamSpec{Name: "stage1_epochs", Default: "10", Kind: "int", Range: "[0,inf)", Search: "int:1:12",
 					Help: "epochs of stage 1 (intra-modality decomposition, the ensemble warm-up); reference 10; 0 = start in stage 2 on the untrained first level"},
-				bench.ParamSpec{Name: "stage2_epochs", Default: "5", Kind: "int", Range: "[0,inf)", Search: "int:0:8",
-					Help: "epochs of stage 2 (encoders and first level frozen); reference 5; 0 = stay in stage 1 for every epoch (the reference then stops after stage 1)"},
-				bench.ParamSpec{Name: "lr1", Default: "0", Kind: "float", Range: "[0,inf)", Search: "log:1e-3:1e-1", Help: "stage-1 learning rate; 0 = the run's --lr (reference 4e-3)"},
-				bench.ParamSpec{Name: "lr2", Default: "0", Kind: "float", Range: "[0,inf)", Search: "log:1e-4:1e-1", Help: "stage-2 learning rate; 0 = the run's --lr (reference 1e-3)"},
-				bench.ParamSpec{Name: "lr3", Default: "0", Kind: "float", Range: "[0,inf)", Search: "log:1e-5:1e-1", Help: "stage-3 learning rate; 0 = the run's --lr (reference 1e-5)"},
+				bench.ParamSpec{Name: "stage2_epochs", Default: "5", Kind: "int", Range: "[1,inf)", Search: "int:1:8",
+					Help: "epochs of stage 2 (encoders and first level frozen); reference 5 (with 0 the reference stops after stage 1: run dmi-td for that)"},
+				bench.ParamSpec{Name: "lr1", Default: "0", Kind: "float", Range: "[0,inf)", Help: "stage-1 learning rate; 0 = the run's --lr (reference 4e-3); not tuned: a trial's stage 1 runs at the trial's lr"},
+				bench.ParamSpec{Name: "lr2", Default: "0", Kind: "float", Range: "[0,inf)", Search: "lrmult:1e-2:1", Help: "stage-2 learning rate; 0 = the run's --lr (reference 1e-3 = 0.25 × stage 1); tuned as 0.01–1 × the trial's lr"},
+				bench.ParamSpec{Name: "lr3", Default: "0", Kind: "float", Range: "[0,inf)", Search: "lrmult:1e-4:1", Help: "stage-3 learning rate; 0 = the run's --lr (reference 1e-5 = 0.0025 × stage 1); tuned as 1e-4–1 × the trial's lr"},
 			)
 		}
-		bench.Methods.Register(o.name, o.desc, bench.MethodSpec{
+		spec := bench.MethodSpec{
 			Params: params,
 			Needs:  bench.Needs{TwoModalities: true},
 			New:    func(env *bench.Env) (bench.Method, error) { return newDMI(env, o) },
-		})
+		}
+		if o.staged() {
+			spec.Partial = dmiPartial
+		}
+		bench.Methods.Register(o.name, o.desc, spec)
 	}
 }
 
@@ -240,6 +315,10 @@ type DMI struct {
 	headS  *layers.Linear
 	gate   *layers.MLP // 4d → d → ReLU → 4, then softmax
 
+	// s1KL and s1Rec are the stage-1 coefficients of harness modality m (dmiBranches); s1ByRole says
+	// whether declared roles chose them.
+	s1KL, s1Rec    [2]float64
+	s1ByRole       bool
 	stage1, stage2 int
 	lr             [3]float64
 	stage          int // current stage 1..3 (dmi-td: always 1; dmi-cd: always 2's loss, nothing frozen)
@@ -261,6 +340,11 @@ func newDMI(env *bench.Env, o dmiOptions) (bench.Method, error) {
 		return nil, fmt.Errorf("%s: embed_size=%d: want ≥ 2 (the recon MLPs have d/2 hidden units)", o.name, d)
 	}
 	m := &DMI{opt: o, enc: env.Encoders, noise: env.Noise, d: d, k: env.NumClasses, stage: 1}
+	branch, byRole := dmiBranches(env.Modalities)
+	m.s1ByRole = byRole
+	for i, b := range branch {
+		m.s1KL[i], m.s1Rec[i] = dmiS1KL[b], dmiS1Rec[b]
+	}
 	p := env.Path
 	for i := 0; i < 2; i++ {
 		m.embed[i] = layers.NewLinear(p.Sub(fmt.Sprintf("embed%d", i)), env.Encoders[i].OutDim(), d)
@@ -293,8 +377,8 @@ func newDMI(env *bench.Env, o dmiOptions) (bench.Method, error) {
 		return m, nil
 	}
 	m.stage1, m.stage2 = env.Params.Int("stage1_epochs"), env.Params.Int("stage2_epochs")
-	if m.stage1 < 0 || m.stage2 < 0 {
-		return nil, fmt.Errorf("%s: stage1_epochs=%d, stage2_epochs=%d: want ≥ 0", o.name, m.stage1, m.stage2)
+	if m.stage1 < 0 || m.stage2 < 1 {
+		return nil, fmt.Errorf("%s: stage1_epochs=%d, stage2_epochs=%d: want stage1_epochs ≥ 0 and stage2_epochs ≥ 1", o.name, m.stage1, m.stage2)
 	}
 	for i, name := range []string{"lr1", "lr2", "lr3"} {
 		if m.lr[i] = env.Params.Float(name); m.lr[i] < 0 {
@@ -319,12 +403,11 @@ func newDMI(env *bench.Env, o dmiOptions) (bench.Method, error) {
 	return dmiStaged{m}, nil
 }
 
-// Stage implements bench.Staged: epochs 1..stage1 are stage 1, the next stage2 epochs stage 2, the
-// rest stage 3. With stage2_epochs = 0 the reference stops training after stage 1; the harness runs a
-// fixed epoch budget, so the model stays in stage 1 for every epoch instead.
+// Stage implements bench.Staged: epochs 1..stage1 are stage 1, the next stage2 (≥ 1) epochs stage 2,
+// the rest stage 3. A budget that ends before stage 3 is labelled (dmiPartial).
 func (m dmiStaged) Stage(epoch int) int {
 	switch {
-	case m.stage2 == 0 || epoch <= m.stage1:
+	case epoch <= m.stage1:
 		return 1
 	case epoch <= m.stage1+m.stage2:
 		return 2
@@ -423,6 +506,31 @@ func (m *DMI) secondLevel(s *torchrt.Scope, tIn, vIn [2]*ts.Tensor, train bool) 
 	return o
 }
 
+// coefReadout adds to out, per sample, the stage-1 coefficients used and whether roles chose them
+// (dmiCoefKeys), so that evaluation records them in Metrics.Extra; a variant without a first level
+// (dmi-cd) uses none and records none. The values are constants, so their means are exact.
+func (m *DMI) coefReadout(s *torchrt.Scope, out *bench.Outputs, b *bench.Batch) {
+	if out.Readout == nil {
+		out.Readout = map[string]*ts.Tensor{}
+	}
+	if !m.opt.first {
+		return
+	}
+	ones := s.T(ts.MustOnes([]int64{b.Y.MustSize()[0]}, gotch.Double, b.Y.MustDevice()))
+	put := func(key string, v float64) { out.Readout[key] = s.T(ones.MustMulScalar(s.Scalar(v), false)) }
+	for i := 0; i < 2; i++ {
+		if m.opt.variational {
+			put(dmiCoefKeys.kl[i], m.s1KL[i])
+		}
+		put(dmiCoefKeys.rec[i], m.s1Rec[i])
+	}
+	byRole := 0.0
+	if m.s1ByRole {
+		byRole = 1
+	}
+	put(dmiCoefKeys.byRole, byRole)
+}
+
 // Forward implements bench.Method: the current stage's loss (§10.3) and prediction.
 func (m *DMI) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor, bench.Outputs) {
 	stage := m.stage
@@ -451,12 +559,15 @@ func (m *DMI) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor,
 		for i := 0; i < 2; i++ {
 			loss.add(1, layers.CrossEntropy(s, f.logits[i], b.Y))
 			if m.opt.variational {
-				loss.add(dmiS1KL[i], dmiKL(s, f.t[i].mu, f.t[i].lv, nil, nil))
-				loss.add(dmiS1KL[i], dmiKL(s, f.v[i].mu, f.v[i].lv, nil, nil))
+				loss.add(m.s1KL[i], dmiKL(s, f.t[i].mu, f.t[i].lv, nil, nil))
+				loss.add(m.s1KL[i], dmiKL(s, f.v[i].mu, f.v[i].lv, nil, nil))
 			}
-			loss.add(dmiS1Rec[i], dmiRec(s, f.e[i], f.xhat[i]))
+			loss.add(m.s1Rec[i], dmiRec(s, f.e[i], f.xhat[i]))
 		}
 		out.Fused = s.T(s.T(f.logits[0].MustAdd(f.logits[1], false)).MustMulScalar(s.Scalar(0.5), false))
+		if !train {
+			m.coefReadout(s, &out, b)
+		}
 		return loss.sum, out
 	}
 	// Stages 2 and 3: the second level on the means μ_T and the samples V (dmi-cd: e for both).
@@ -497,7 +608,7 @@ func (m *DMI) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor,
 		loss.add(aux, layers.CrossEntropy(s, sec.logits[c], b.Y))
 	}
 	if !train {
-		out.Readout = map[string]*ts.Tensor{}
+		m.coefReadout(s, &out, b)
 		for c := 0; c < 4; c++ {
 			out.Readout[dmiBitsKeys[c]] = dmiInfoBits(s, sec.logits[c], b.Y, m.k)
 			out.Readout[dmiGateKeys[c]] = s.T(s.T(sec.gate.MustNarrow(1, int64(c), 1, false)).MustSqueezeDim(1, false))

@@ -42,6 +42,17 @@ func (e *dmiTestBN) Forward(s *torchrt.Scope, x *ts.Tensor, train bool) *ts.Tens
 	return s.T(s.T(e.bn.ForwardT(h, train)).MustRelu(false))
 }
 
+// dmiHasSecondReadout reports whether out carries the second level's readout (information estimates
+// and gate weights); the stage-1 coefficient record (dmiCoefKeys) is not part of it.
+func dmiHasSecondReadout(out bench.Outputs) bool {
+	for _, k := range append(dmiBitsKeys[:], dmiGateKeys[:]...) {
+		if _, ok := out.Readout[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // dmiLockThread keeps the test on one OS thread: libtorch's grad mode is per thread, and the tests
 // (like the trainer, which locks its thread too) switch it off and on.
 func dmiLockThread(t *testing.T) {
@@ -64,9 +75,16 @@ func dmiTestCell(t testing.TB, method, encoder string, sets map[string]string, e
 }
 
 // dmiTestBuild builds a run of method on a small synthetic set and returns it with its training split.
-func dmiTestBuild(t testing.TB, method, encoder string, sets map[string]string) (*bench.Run, *bench.SplitTensors) {
+// roles, when given, are declared as the modalities' roles (synthetic data declare none).
+func dmiTestBuild(t testing.TB, method, encoder string, sets map[string]string, roles ...string) (*bench.Run, *bench.SplitTensors) {
 	t.Helper()
 	set := ogmTestSet(t, "synthetic:mix=0.5R+0.5S,train=96,val=32,test=32")
+	if len(roles) > 0 {
+		set.Modalities = append([]data.Modality(nil), set.Modalities...)
+		for i, r := range roles {
+			set.Modalities[i].Role = r
+		}
+	}
 	run, err := bench.Build(dmiTestCell(t, method, encoder, sets, 3, 0.05), set, gotch.CPU)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +117,7 @@ func dmiTestValues(t *ts.Tensor) []float64 {
 	return d.Float64Values()
 }
 
-// Stage boundaries: epochs 1..stage1 → 1, the next stage2 → 2, the rest → 3; stage2 = 0 stays in 1.
+// Stage boundaries: epochs 1..stage1 → 1, the next stage2 → 2, the rest → 3; stage2 = 0 is refused.
 // EnterStage returns the stage's learning-rate parameter. The single-stage ablations are not Staged.
 func TestDMIStageBoundaries(t *testing.T) {
 	dmiLockThread(t)
@@ -108,7 +126,6 @@ func TestDMIStageBoundaries(t *testing.T) {
 		want   map[int]int
 	}{
 		{"10", "5", map[int]int{1: 1, 10: 1, 11: 2, 15: 2, 16: 3, 70: 3}},
-		{"10", "0", map[int]int{1: 1, 10: 1, 11: 1, 16: 1, 70: 1}},
 		{"1", "1", map[int]int{1: 1, 2: 2, 3: 3, 4: 3}},
 		{"0", "2", map[int]int{1: 2, 2: 2, 3: 3}},
 	} {
@@ -130,6 +147,10 @@ func TestDMIStageBoundaries(t *testing.T) {
 				}
 			}
 		}
+	}
+	if _, err := bench.NewCell("dmi", map[string]string{"stage2_epochs": "0"}, "synthetic", "mlp", nil, 0, store.TrainConfig{}); err == nil ||
+		!strings.Contains(err.Error(), "stage2_epochs=0 is out of range [1,inf)") {
+		t.Errorf("stage2_epochs=0: err = %v, want it refused (it would make dmi a stage-1 ensemble)", err)
 	}
 	run, _ := dmiTestBuild(t, "dmi", "mlp", nil)
 	if lr := run.Method.(bench.Staged).EnterStage(2); lr != 0 {
@@ -242,7 +263,7 @@ func TestDMIStage1PredictionAndGate(t *testing.T) {
 			t.Fatalf("stage-1 prediction differs from ½(h_T^1 + h_T^2) by %g", d)
 		}
 	})
-	if out.Readout != nil {
+	if dmiHasSecondReadout(out) {
 		t.Errorf("stage 1 should not report the (untrained) second-level readout")
 	}
 	if v := loss.MustFloat64Value(nil); math.IsNaN(v) || v <= 0 {
@@ -481,6 +502,13 @@ func TestDMITrainStagesAndReadout(t *testing.T) {
 	if len(rec.Test.PerModality) != 2 {
 		t.Fatalf("want both unimodal (h_T) accuracies, got %v", rec.Test.PerModality)
 	}
+	// The record says which stage-1 coefficients were used: synthetic data declare no roles, so the
+	// position rule (modality 1 visual's, modality 2 audio's).
+	for k, want := range map[string]float64{"s1coef_kl_1": 0.008, "s1coef_rec_1": 0.002, "s1coef_kl_2": 0.04, "s1coef_rec_2": 0.01, "s1coef_by_role": 0} {
+		if v, ok := rec.Test.Extra[k]; !ok || math.Abs(v-want) > 1e-12 || rec.Val.Extra[k] != v {
+			t.Fatalf("record %s = %v (present %v, val %v), want %v", k, v, ok, rec.Val.Extra[k], want)
+		}
+	}
 }
 
 // dmi-fc has no sampling (two training forwards agree) and no KL; dmi samples in training and is
@@ -518,8 +546,8 @@ func TestDMIVariants(t *testing.T) {
 		if e1 != e2 {
 			t.Errorf("%s: evaluation is not deterministic (%v, %v)", tc.method, e1, e2)
 		}
-		if (out.Readout != nil) != tc.readout || (len(out.PerModality) == 2) != tc.perM {
-			t.Errorf("%s: readout %v, per-modality %d", tc.method, out.Readout != nil, len(out.PerModality))
+		if dmiHasSecondReadout(out) != tc.readout || (len(out.PerModality) == 2) != tc.perM {
+			t.Errorf("%s: readout %v, per-modality %d", tc.method, dmiHasSecondReadout(out), len(out.PerModality))
 		}
 		m := run.Method
 		if st, ok := m.(dmiStaged); ok {
@@ -593,10 +621,24 @@ func (r dmiRef) ce(l, y *ts.Tensor) float64 {
 
 // The loss of each stage is the weighted sum of methods.md §10.3 with its effective coefficients
 // (written here from the specification), recomputed in float64 from an independent forward pass in
-// evaluation mode; the fused logits are Σ_c g_c h_c.
+// evaluation mode; the fused logits are Σ_c g_c h_c. Without roles the first modality takes the
+// reference's visual coefficients (KL 0.008, Rec 0.002) and the second its audio ones (0.04, 0.01).
 func TestDMILossPerStage(t *testing.T) {
+	dmiCheckLossPerStage(t, nil, [2]float64{0.008, 0.04}, [2]float64{0.002, 0.01})
+}
+
+// Stage-1 coefficients follow the declared roles, not the position: with audio first (CREMA-D, KS)
+// the first modality takes the audio branch's KL 0.04 / Rec 0.01 and the second the visual branch's
+// 0.008 / 0.002.
+func TestDMIStage1CoefficientsFollowRoles(t *testing.T) {
+	dmiCheckLossPerStage(t, []string{data.RoleAudio, data.RoleVisual}, [2]float64{0.04, 0.008}, [2]float64{0.01, 0.002})
+}
+
+// dmiCheckLossPerStage checks every stage's loss on a model whose modalities declare roles, with the
+// stage-1 coefficients kl[m], rec[m] expected for modality m, and the readout that records them.
+func dmiCheckLossPerStage(t *testing.T, roles []string, kl, rec1 [2]float64) {
 	dmiLockThread(t)
-	run, train := dmiTestBuild(t, "dmi", "mlp", nil)
+	run, train := dmiTestBuild(t, "dmi", "mlp", nil, roles...)
 	m := run.Method.(dmiStaged).DMI
 	st := run.Method.(bench.Staged)
 	s := torchrt.NewScope()
@@ -660,7 +702,7 @@ func TestDMILossPerStage(t *testing.T) {
 		secondKL := klR + klAlign[0] + klAlign[1] + klU[0] + klU[1]
 
 		want := map[int]float64{
-			1: ce1[0] + ce1[1] + 0.008*(klT[0]+klV[0]) + 0.04*(klT[1]+klV[1]) + 0.002*rec[0] + 0.01*rec[1],
+			1: ce1[0] + ce1[1] + kl[0]*(klT[0]+klV[0]) + kl[1]*(klT[1]+klV[1]) + rec1[0]*rec[0] + rec1[1]*rec[1],
 			2: r.ce(fused, b.Y) + 0.02*secondKL + 0.005*(recT[0]+recT[1]) + 0.5*auxCE,
 			3: r.ce(fused, b.Y) + 0.5*(ce1[0]+ce1[1]) + 0.02*(klT[0]+klV[0]+klT[1]+klV[1]) + 0.003*(rec[0]+rec[1]) +
 				0.008*secondKL + 0.001*(recT[0]+recT[1]) + 0.8*auxCE,
@@ -677,8 +719,88 @@ func TestDMILossPerStage(t *testing.T) {
 					t.Errorf("stage %d: fused logits differ from Σ_c g_c h_c by %g", stage, d)
 				}
 			}
+			// Evaluation records the coefficients used and how they were chosen, in every stage.
+			byRole := 0.0
+			if len(roles) > 0 {
+				byRole = 1
+			}
+			for key, want := range map[string]float64{"s1coef_kl_1": kl[0], "s1coef_kl_2": kl[1],
+				"s1coef_rec_1": rec1[0], "s1coef_rec_2": rec1[1], "s1coef_by_role": byRole} {
+				v, ok := out.Readout[key]
+				if !ok {
+					t.Fatalf("stage %d: no readout %s (have %v)", stage, key, out.Readout)
+				}
+				for _, x := range dmiTestValues(v) {
+					if x != want {
+						t.Fatalf("stage %d: readout %s = %g, want %g", stage, key, x, want)
+					}
+				}
+			}
 		}
 	})
+}
+
+// dmiBranches: by role when either modality declares visual or audio (the other takes the other
+// branch), by position when neither does.
+func TestDMIBranchesByRole(t *testing.T) {
+	mods := func(roles ...string) []data.Modality {
+		var out []data.Modality
+		for _, r := range roles {
+			out = append(out, data.Modality{Name: "x", Role: r})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		roles  []string
+		want   [2]int
+		byRole bool
+	}{
+		{[]string{"", ""}, [2]int{0, 1}, false},                           // synthetic
+		{[]string{data.RoleOmics, data.RoleOmics}, [2]int{0, 1}, false},   // ROSMAP
+		{[]string{data.RoleVisual, data.RoleAudio}, [2]int{0, 1}, true},   // AV-MNIST
+		{[]string{data.RoleAudio, data.RoleVisual}, [2]int{1, 0}, true},   // CREMA-D, KS
+		{[]string{data.RoleVisual, data.RoleFlow}, [2]int{0, 1}, true},    // UCF101
+		{[]string{data.RoleText, data.RoleAudio}, [2]int{0, 1}, true},     // MOSEI text+audio
+		{[]string{data.RoleAudio, data.RoleText}, [2]int{1, 0}, true},     // MOSEI audio+text
+		{[]string{data.RoleVisual, data.RoleVisual}, [2]int{0, 0}, true},  // two visual streams
+		{[]string{data.RoleTabular, data.RoleVisual}, [2]int{1, 0}, true}, // the other one's complement
+	} {
+		got, byRole := dmiBranches(mods(c.roles...))
+		if got != c.want || byRole != c.byRole {
+			t.Errorf("roles %q: branches %v by role %v, want %v %v", c.roles, got, byRole, c.want, c.byRole)
+		}
+	}
+}
+
+// A run whose epoch budget ends before all three stages start is labelled with the stages it runs,
+// so a table never shows a stage-1 ensemble as "dmi"; the single-stage ablations are never labelled.
+func TestDMIPartialLabel(t *testing.T) {
+	for _, c := range []struct {
+		method string
+		sets   map[string]string
+		epochs int
+		want   string
+	}{
+		{"dmi", nil, 16, "dmi"},
+		{"dmi", nil, 15, "dmi (stages 1 and 2 only)"},
+		{"dmi", nil, 8, "dmi (stage 1 only)"},
+		{"dmi-fc", nil, 10, "dmi-fc (stage 1 only)"},
+		{"dmi", map[string]string{"stage1_epochs": "3", "stage2_epochs": "5"}, 8, "dmi[stage1_epochs=3] (stages 1 and 2 only)"},
+		{"dmi", map[string]string{"stage1_epochs": "2", "stage2_epochs": "2"}, 8, "dmi[stage1_epochs=2,stage2_epochs=2]"},
+		{"dmi", map[string]string{"stage1_epochs": "0", "stage2_epochs": "2"}, 8, "dmi[stage1_epochs=0,stage2_epochs=2] (stages 2 and 3 only)"},
+		{"dmi", map[string]string{"stage1_epochs": "0", "stage2_epochs": "9"}, 8, "dmi[stage1_epochs=0,stage2_epochs=9] (stage 2 only)"},
+		{"dmi-td", nil, 2, "dmi-td"},
+	} {
+		cell := dmiTestCell(t, c.method, "mlp", c.sets, c.epochs, 0.01)
+		if got := cell.Label(); got != c.want {
+			t.Errorf("%s %v, %d epochs: label %q, want %q", c.method, c.sets, c.epochs, got, c.want)
+		}
+	}
+	tuned := dmiTestCell(t, "dmi", "mlp", nil, 8, 0.01)
+	tuned.Tuning = &store.Tuning{Budget: 3}
+	if got := tuned.Label(); !strings.HasPrefix(got, "dmi (tuned)") || !strings.HasSuffix(got, " (stage 1 only)") {
+		t.Errorf("tuned partial label %q", got)
+	}
 }
 
 // End to end through bench.Train: on a small 1/2 R + 1/2 S mixture DMI's three stages run and the

@@ -20,6 +20,38 @@ import (
 type Modality struct {
 	Name  string  // e.g. "audio", "m1"
 	Shape []int64 // per-sample shape, e.g. [48] or [1 28 28]
+	// Role is what kind of signal the stream is (RoleVisual, RoleAudio, …), where the dataset knows
+	// it; "" when it has none (synthetic and Boolean data). Methods whose reference treats modalities
+	// differently by kind read it (DMI's per-branch stage-1 coefficients). It is not part of the
+	// dataset checksum, so declaring a role does not change any cell key.
+	Role string `json:",omitempty"`
+}
+
+// Modality roles. A dataset declares one per modality where the kind of signal is known; Finish
+// refuses any other value.
+const (
+	RoleVisual  = "visual"  // frames or images (CREMA-D, KS and UCF101 RGB, AV-MNIST digits, MOSEI facial features)
+	RoleAudio   = "audio"   // spectrograms or acoustic features (CREMA-D, KS, AV-MNIST, MOSEI)
+	RoleFlow    = "flow"    // optical flow (UCF101)
+	RoleText    = "text"    // word embeddings (MOSEI)
+	RoleOmics   = "omics"   // molecular profiles (ROSMAP's mRNA, methylation and miRNA views)
+	RoleTabular = "tabular" // other per-sample feature vectors
+)
+
+// Roles lists the roles a modality may declare (besides "" for none).
+var Roles = []string{RoleVisual, RoleAudio, RoleFlow, RoleText, RoleOmics, RoleTabular}
+
+// KnownRole reports whether r is "" or one of Roles.
+func KnownRole(r string) bool {
+	if r == "" {
+		return true
+	}
+	for _, k := range Roles {
+		if r == k {
+			return true
+		}
+	}
+	return false
 }
 
 // Size is the number of values per sample.
@@ -100,6 +132,11 @@ func (s *Set) Finish() error {
 	}
 	if len(s.Modalities) == 0 {
 		return fmt.Errorf("dataset %s: no modalities", s.Name)
+	}
+	for _, mod := range s.Modalities {
+		if !KnownRole(mod.Role) {
+			return fmt.Errorf("dataset %s: modality %s: unknown role %q (known: %s, or none)", s.Name, mod.Name, mod.Role, strings.Join(Roles, ", "))
+		}
 	}
 	h := sha256.New()
 	var buf [8]byte
@@ -239,7 +276,8 @@ func UnknownParams(dataset string, params map[string]string, known ...string) er
 	return nil
 }
 
-// Meta is what planning needs of a dataset, without its arrays: a plan holds keys, not tensors.
+// Meta is what planning needs of a dataset, without its arrays: a plan holds keys, not tensors. Its
+// Modalities carry their roles; cell keys use SHA256, which covers the arrays and labels only.
 type Meta struct {
 	Name       string
 	Params     map[string]string

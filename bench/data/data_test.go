@@ -80,3 +80,27 @@ func FuzzParseSpec(f *testing.F) {
 		}
 	})
 }
+
+// A declared role does not enter the checksum (so cell keys of existing datasets do not change), and
+// an unknown role is refused.
+func TestRolesAreNotInTheChecksum(t *testing.T) {
+	a, b := tiny(), tiny()
+	b.Modalities[0].Role, b.Modalities[1].Role = RoleAudio, RoleVisual
+	if err := a.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if a.SHA256 != b.SHA256 {
+		t.Fatalf("roles changed the checksum: %s vs %s", a.SHA256, b.SHA256)
+	}
+	if m := b.Meta(); m.Modalities[0].Role != RoleAudio || m.Modalities[1].Role != RoleVisual {
+		t.Fatalf("Meta lost the roles: %+v", m.Modalities)
+	}
+	c := tiny()
+	c.Modalities[1].Role = "video"
+	if err := c.Finish(); err == nil || !strings.Contains(err.Error(), `modality b: unknown role "video"`) {
+		t.Fatalf("unknown role: err = %v", err)
+	}
+}

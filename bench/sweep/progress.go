@@ -36,6 +36,16 @@ func NewReporter(w io.Writer, total int) Reporter {
 	return &lineReporter{w: w, total: total, began: time.Now()}
 }
 
+// finishedLine reports a finished cell: its name (with the trial number of a tuning trial, see
+// cellName), its status, and its test accuracy, or for a trial (scored on validation only, no test
+// metrics) its validation accuracy at the selected epoch.
+func finishedLine(rec *store.Record, name string) string {
+	if rec.Trial > 0 {
+		return fmt.Sprintf("%s: %s val acc %.3f (%.1fs)", name, statusWord(rec), rec.Val.Acc, rec.WallSeconds)
+	}
+	return fmt.Sprintf("%s: %s test acc %.3f (%.1fs)", name, statusWord(rec), rec.Test.Acc, rec.WallSeconds)
+}
+
 // lineReporter prints a line per quarter of each cell's epochs and one per finished cell.
 type lineReporter struct {
 	mu          sync.Mutex
@@ -74,7 +84,7 @@ func (l *lineReporter) CellFinished(rec *store.Record, name string) {
 	n := l.done
 	l.mu.Unlock()
 	eta := time.Duration(float64(time.Since(l.began)) / float64(n) * float64(l.total-n)).Round(time.Second)
-	l.Logf("[%d/%d] %s: %s test acc %.3f (%.1fs) eta %s\n", n, l.total, name, statusWord(rec), rec.Test.Acc, rec.WallSeconds, eta)
+	l.Logf("[%d/%d] %s eta %s\n", n, l.total, finishedLine(rec, name), eta)
 }
 
 func (l *lineReporter) Close() {}
@@ -135,7 +145,7 @@ func (c *barCell) Epoch(ep store.EpochStats) {
 func (c *barCell) Abort() { c.bar.Abort(true) }
 
 func (b *barReporter) CellFinished(rec *store.Record, name string) {
-	b.Logf("%s: %s test acc %.3f (%.1fs)\n", name, statusWord(rec), rec.Test.Acc, rec.WallSeconds)
+	b.Logf("%s\n", finishedLine(rec, name))
 	b.overall.Increment()
 }
 

@@ -71,7 +71,7 @@ func TrialCells(o Options) ([]*bench.Cell, error) {
 			return nil, err
 		}
 		for t := 1; t <= o.Budget; t++ {
-			cfg, err := Sample(mspec.Value, o.SamplerSeed, t, o.Sets[m])
+			cfg, err := Sample(mspec.Value, o.SamplerSeed, t, o.Sets[m], o.Train.Epochs)
 			if err != nil {
 				return nil, fmt.Errorf("method %s: %w", m, err)
 			}

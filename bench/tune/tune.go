@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/store"
@@ -35,11 +36,21 @@ type Config struct {
 	BatchSize int               `json:"batch_size"`
 }
 
-// Sample draws trial t (1-based) for a method. The generator is seeded by (samplerSeed, t), and the
-// shared dimensions are drawn first, so trial t of every method gets the same learning rate and batch
-// size: methods are compared on the same points of the shared space. fixed holds --set values, which
-// are not searched.
-func Sample(spec bench.MethodSpec, samplerSeed uint64, t int, fixed map[string]string) (Config, error) {
+// maxDraws bounds the redraws of a method's own dimensions for one trial (see Sample).
+const maxDraws = 1000
+
+// Sample draws trial t (1-based) for a method trained for epochs epochs. The generator is seeded by
+// (samplerSeed, t), and the shared dimensions are drawn first, so trial t of every method gets the
+// same learning rate and batch size: methods are compared on the same points of the shared space.
+// fixed holds --set values, which are not searched. A parameter searched as "lrmult:LO:HI" is the
+// trial's learning rate times a log-uniform multiplier in [LO, HI] (DMI's stage rates).
+//
+// A trial is always a configuration the method accepts (its Validate hook) and the full method in
+// epochs epochs (its Partial hook: no DMI trial whose stage 3 never starts): the method's own
+// dimensions are redrawn, from the same generator, until they are, which samples uniformly from the
+// valid part of the search space. When no draw qualifies (the fixed values or the epoch budget leave
+// no room) Sample returns an error saying why.
+func Sample(spec bench.MethodSpec, samplerSeed uint64, t int, fixed map[string]string, epochs int) (Config, error) {
 	r := rand.New(rand.NewPCG(samplerSeed, uint64(t)))
 	cfg := Config{Params: map[string]string{}}
 	lr, err := bench.Sample(Shared[0].Search, r)
@@ -52,22 +63,82 @@ func Sample(spec bench.MethodSpec, samplerSeed uint64, t int, fixed map[string]s
 	}
 	cfg.LR, _ = strconv.ParseFloat(lr, 64)
 	cfg.BatchSize, _ = strconv.Atoi(bs)
-	for k, v := range fixed {
-		cfg.Params[k] = v
-	}
-	for _, p := range spec.Params {
-		if p.Search == "" {
-			continue
+	var why string
+	for draw := 0; draw < maxDraws; draw++ {
+		cfg.Params = map[string]string{}
+		for k, v := range fixed {
+			cfg.Params[k] = v
 		}
-		v, err := bench.Sample(p.Search, r) // drawn even when fixed, so the stream stays aligned
+		searched := false
+		for _, p := range spec.Params {
+			if p.Search == "" {
+				continue
+			}
+			v, err := sampleParam(p.Search, cfg.LR, r) // drawn even when fixed, so the stream stays aligned
+			if err != nil {
+				return cfg, fmt.Errorf("parameter %s: %w", p.Name, err)
+			}
+			if _, isFixed := fixed[p.Name]; !isFixed {
+				cfg.Params[p.Name] = v
+				searched = true
+			}
+		}
+		params, err := bench.NewParams("method", spec.Params, cfg.Params)
 		if err != nil {
-			return cfg, fmt.Errorf("parameter %s: %w", p.Name, err)
+			return cfg, err
 		}
-		if _, isFixed := fixed[p.Name]; !isFixed {
-			cfg.Params[p.Name] = v
+		if why = reject(spec, params, epochs, fixed); why == "" {
+			return cfg, nil
+		}
+		if !searched {
+			break // nothing to redraw
 		}
 	}
-	return cfg, nil
+	var set []string
+	for k, v := range fixed {
+		set = append(set, k+"="+v)
+	}
+	sort.Strings(set)
+	given := ""
+	if len(set) > 0 {
+		given = " and --set " + strings.Join(set, ",")
+	}
+	return cfg, fmt.Errorf("no trial in its search space is the full method with --epochs %d%s (the last draw: %s)", epochs, given, why)
+}
+
+// reject says why a drawn configuration cannot be a trial ("" when it can), naming the values drawn
+// or fixed.
+func reject(spec bench.MethodSpec, params bench.Params, epochs int, fixed map[string]string) string {
+	if spec.Validate != nil {
+		if err := spec.Validate(params, epochs); err != nil {
+			return err.Error()
+		}
+	}
+	if note := spec.PartialNote(params, epochs); note != "" {
+		var vals []string
+		for _, p := range spec.Params {
+			if _, isFixed := fixed[p.Name]; p.Search != "" || isFixed {
+				vals = append(vals, p.Name+"="+params.String(p.Name))
+			}
+		}
+		return fmt.Sprintf("%s would run %s", strings.Join(vals, ", "), note)
+	}
+	return ""
+}
+
+// sampleParam draws one value of a method parameter; "lrmult:LO:HI" is lr times a log-uniform
+// multiplier (itself drawn to 4 significant digits, as every value; the product is written exactly).
+func sampleParam(search string, lr float64, r *rand.Rand) (string, error) {
+	rest, ok := strings.CutPrefix(search, "lrmult:")
+	if !ok {
+		return bench.Sample(search, r)
+	}
+	m, err := bench.Sample("log:"+rest, r)
+	if err != nil {
+		return "", err
+	}
+	f, _ := strconv.ParseFloat(m, 64)
+	return strconv.FormatFloat(f*lr, 'g', 8, 64), nil // a 4-digit multiplier times a 4-digit lr: exact in 8 digits
 }
 
 // Preset is a tuned configuration on disk, reused by `bench run --preset`.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -49,7 +51,8 @@ func init() {
 func options(t *testing.T) tune.Options {
 	return tune.Options{Methods: []string{"joint", "ogm", "dmi"}, Dataset: "tune-guard", Encoder: "mlp", Budget: 3,
 		SamplerSeed: 7, TuneSeed: 0, Seeds: []int64{1, 2},
-		Train: store.TrainConfig{Optimizer: "sgd", Momentum: 0.9, WeightDecay: 1e-4, Epochs: 2, LR: 0.01, BatchSize: 32},
+		// 3 epochs: the fewest in which a DMI trial runs all three stages (1 + 1 + 1).
+		Train: store.TrainConfig{Optimizer: "sgd", Momentum: 0.9, WeightDecay: 1e-4, Epochs: 3, LR: 0.01, BatchSize: 32},
 		Jobs:  2, Device: "cpu", WithDefaults: true, PresetDir: t.TempDir()}
 }
 
@@ -143,7 +146,7 @@ func TestEqualBudgetsAndSameSampler(t *testing.T) {
 func TestSearchRangesAreValid(t *testing.T) {
 	for _, e := range bench.Methods.Entries() {
 		for trial := 1; trial <= 20; trial++ {
-			cfg, err := tune.Sample(e.Value, 3, trial, nil)
+			cfg, err := tune.Sample(e.Value, 3, trial, nil, 30)
 			if err != nil {
 				t.Fatalf("%s: %v", e.Name, err)
 			}
@@ -165,5 +168,77 @@ func TestBestSkipsTrialsWithoutValidationAccuracy(t *testing.T) {
 	}
 	if b, err := tune.Best([]*store.Record{&r}); err == nil {
 		t.Fatalf("Best chose trial %d, whose validation accuracy is missing", b.Trial)
+	}
+}
+
+// Every DMI trial is the full method: stage 2 lasts at least one epoch and stage 3 starts
+// (stage1 + stage2 < epochs), and its stage learning rates are multiples of the trial's shared
+// learning rate (stage 1 the shared rate itself, stages 2 and 3 within their multiplier ranges).
+func TestDMITrialsAreTheFullMethodAtTheTrialsLR(t *testing.T) {
+	for _, method := range []string{"dmi", "dmi-fc"} {
+		spec, err := bench.Methods.Lookup(method)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, epochs := range []int{3, 4, 8, 16, 30} {
+			for trial := 1; trial <= 200; trial++ {
+				cfg, err := tune.Sample(spec.Value, 11, trial, nil, epochs)
+				if err != nil {
+					t.Fatalf("%s, %d epochs, trial %d: %v", method, epochs, trial, err)
+				}
+				p, err := bench.NewParams(method, spec.Value.Params, cfg.Params)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s1, s2 := p.Int("stage1_epochs"), p.Int("stage2_epochs")
+				if s1 < 1 || s2 < 1 || s1+s2 >= epochs {
+					t.Fatalf("%s, %d epochs, trial %d: stage1_epochs=%d stage2_epochs=%d", method, epochs, trial, s1, s2)
+				}
+				if lr1 := p.Float("lr1"); lr1 != 0 {
+					t.Fatalf("trial %d: lr1=%g searched; stage 1 must run at the trial's lr", trial, lr1)
+				}
+				for name, lim := range map[string][2]float64{"lr2": {1e-2, 1}, "lr3": {1e-4, 1}} {
+					m := p.Float(name) / cfg.LR
+					if m < lim[0]*(1-1e-9) || m > lim[1]*(1+1e-9) {
+						t.Fatalf("trial %d: %s=%g is %g × the trial's lr %g, want a multiplier in [%g, %g]", trial, name, p.Float(name), m, cfg.LR, lim[0], lim[1])
+					}
+					// The multiplier itself is a 4-digit draw: lr_k / lr reads back as one.
+					if r := m * 1e4 / math.Pow(10, math.Floor(math.Log10(m))); math.Abs(r-math.Round(r)) > 1e-6 {
+						t.Fatalf("trial %d: %s / lr = %.12g is not a drawn multiplier", trial, name, m)
+					}
+				}
+			}
+		}
+	}
+}
+
+// A configuration that cannot be the full method is refused when the trials are planned, saying
+// why: --set values that end the run before stage 3, or too few epochs for three stages.
+func TestTrialsRefuseAPartialMethod(t *testing.T) {
+	o := options(t)
+	o.Train.Epochs = 8
+	o.Sets = map[string]map[string]string{"dmi": {"stage1_epochs": "10"}}
+	_, err := tune.TrialCells(o)
+	if err == nil || !strings.Contains(err.Error(), "method dmi: no trial in its search space is the full method with --epochs 8 and --set stage1_epochs=10") ||
+		!strings.Contains(err.Error(), "would run stage 1 only") {
+		t.Fatalf("err = %v", err)
+	}
+	o.Sets = map[string]map[string]string{"dmi": {"stage1_epochs": "3", "stage2_epochs": "5"}}
+	if _, err := tune.TrialCells(o); err == nil || !strings.Contains(err.Error(), "would run stages 1 and 2 only") {
+		t.Fatalf("err = %v", err)
+	}
+	o.Sets, o.Train.Epochs = nil, 2
+	if _, err := tune.TrialCells(o); err == nil || !strings.Contains(err.Error(), "method dmi: no trial in its search space is the full method with --epochs 2 (") {
+		t.Fatalf("err = %v", err)
+	}
+	o.Sets, o.Train.Epochs = map[string]map[string]string{"dmi": {"stage1_epochs": "3", "stage2_epochs": "4"}}, 8
+	cells, err := tune.TrialCells(o)
+	if err != nil {
+		t.Fatalf("a full configuration was refused: %v", err)
+	}
+	for _, c := range cells {
+		if c.Method == "dmi" && c.Label() != c.Method+"["+strings.Join(c.MethodParams.NonDefault(), ",")+"]" {
+			t.Fatalf("a full trial is labelled %q", c.Label())
+		}
 	}
 }
