@@ -347,9 +347,10 @@ func dropAll(m map[string]*ts.Tensor) {
 // mutation test sets it to prove that the accuracy regression fails every method once it is broken.
 var BreakTrainingLoss bool
 
-// Step is one training step: forward, and unless the loss is not finite, backward, the method's
-// AfterBackward hook (if any) and an optimiser step. It returns the loss value; the tensors it
-// creates belong to s.
+// Step is one training step: forward, and unless the loss is not finite, backward, hook (the
+// method's AfterBackwarder, or nil) and an optimiser step. It returns the loss value; the tensors it
+// creates belong to s. TrainEpoch calls it with the method's own hook; call it directly only to time
+// or inspect single steps (after StartEpoch, as TrainEpoch does).
 func (r *Run) Step(s *torchrt.Scope, b *Batch, opt *nn.Optimizer, hook AfterBackwarder) float64 {
 	loss, _ := r.Method.Forward(s, b, true)
 	if BreakTrainingLoss {
@@ -366,6 +367,56 @@ func (r *Run) Step(s *torchrt.Scope, b *Batch, opt *nn.Optimizer, hook AfterBack
 	}
 	opt.MustStep()
 	return lv
+}
+
+// StartEpoch tells the method that training epoch epoch (1-based) begins: its EpochStart hook, if
+// it has one, gets the training split, the batch size and the epoch's order of the split (the order
+// in which TrainEpoch visits it). TrainEpoch calls it first; a caller that times single steps calls it
+// once, as the trainer does before epoch 1.
+func (r *Run) StartEpoch(train *SplitTensors, epoch, batchSize int, order []int64) {
+	if es, ok := r.Method.(EpochStarter); ok {
+		es.EpochStart(&EpochContext{Epoch: epoch, Train: train, BatchSize: batchSize, Device: r.Device, Order: order})
+	}
+}
+
+// DivergedError is TrainEpoch's error for a step whose loss was NaN or infinite; it wraps
+// ErrDiverged, and its message is the record's Reason.
+type DivergedError struct {
+	Loss  float64
+	Epoch int
+	Step  int // 1-based, within the epoch
+}
+
+func (e *DivergedError) Error() string {
+	return fmt.Sprintf("loss %v at epoch %d, step %d", e.Loss, e.Epoch, e.Step)
+}
+
+func (e *DivergedError) Unwrap() error { return ErrDiverged }
+
+// TrainEpoch is one training epoch, the one Train runs: StartEpoch, then a Step (with the method's
+// AfterBackward hook) on every batch of batchSize samples of train taken in order (a permutation of
+// the split; the last batch may be smaller), each batch's tensors freed from s after its step. It
+// returns the mean training loss over the samples; a non-finite loss stops it with a *DivergedError,
+// a cancelled ctx (checked before each batch) with ctx.Err().
+func (r *Run) TrainEpoch(ctx context.Context, s *torchrt.Scope, train *SplitTensors, opt *nn.Optimizer, epoch, batchSize int, order []int64) (float64, error) {
+	r.StartEpoch(train, epoch, batchSize, order)
+	hook, _ := r.Method.(AfterBackwarder)
+	var lossSum float64
+	for start := 0; start < len(order); start += batchSize {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		idx := order[start:min(start+batchSize, len(order))]
+		b := train.Batch(s, idx, r.Device)
+		b.Epoch = epoch
+		lv := r.Step(s, b, opt, hook)
+		s.Drop()
+		if math.IsNaN(lv) || math.IsInf(lv, 0) {
+			return lv, &DivergedError{Loss: lv, Epoch: epoch, Step: start/batchSize + 1}
+		}
+		lossSum += lv * float64(len(idx))
+	}
+	return lossSum / float64(len(order)), nil
 }
 
 // Phase is a part of a cell, for a PhaseClock.
@@ -461,8 +512,6 @@ func TrainClocked(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device,
 	for i := range perm {
 		perm[i] = int64(i)
 	}
-	afterBackward, _ := r.Method.(AfterBackwarder)
-	epochStarter, _ := r.Method.(EpochStarter)
 	staged, _ := r.Method.(Staged)
 	stage := 0
 	var best map[string]*ts.Tensor
@@ -494,33 +543,20 @@ func TrainClocked(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device,
 		}
 		ended(PhaseOther)
 		order.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
-		if epochStarter != nil {
-			epochStarter.EpochStart(&EpochContext{Epoch: epoch, Train: train, BatchSize: c.Train.BatchSize, Device: dev, Order: perm})
-		}
-		var lossSum float64
 		epochLR := opt.GetLRs()[0]
-		for start := 0; start < train.n; start += c.Train.BatchSize {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			idx := perm[start:min(start+c.Train.BatchSize, train.n)]
-			b := train.Batch(s, idx, dev)
-			b.Epoch = epoch
-			lv := r.Step(s, b, opt, afterBackward)
-			s.Drop()
-			if math.IsNaN(lv) || math.IsInf(lv, 0) {
-				rec.Status = store.StatusDiverged
-				rec.Reason = fmt.Sprintf("loss %v at epoch %d, step %d", lv, epoch, start/c.Train.BatchSize+1)
-				rec.WallSeconds = time.Since(began).Seconds()
-				rec.Finished = time.Now().UTC()
-				return rec, ErrDiverged
-			}
-			lossSum += lv * float64(len(idx))
+		trainLoss, err := r.TrainEpoch(ctx, s, train, opt, epoch, c.Train.BatchSize, perm)
+		if de := (*DivergedError)(nil); errors.As(err, &de) {
+			rec.Status, rec.Reason = store.StatusDiverged, de.Error()
+			rec.WallSeconds = time.Since(began).Seconds()
+			rec.Finished = time.Now().UTC()
+			return rec, ErrDiverged
+		} else if err != nil {
+			return nil, err
 		}
 		ended(PhaseTrain)
 		ev := r.evaluate(val, epoch)
 		vm := r.metrics(ev)
-		es := store.EpochStats{Epoch: epoch, TrainLoss: lossSum / float64(train.n), ValLoss: vm.Loss, ValAcc: vm.Acc, ValF1: vm.MacroF1, Stage: stage, LR: epochLR}
+		es := store.EpochStats{Epoch: epoch, TrainLoss: trainLoss, ValLoss: vm.Loss, ValAcc: vm.Acc, ValF1: vm.MacroF1, Stage: stage, LR: epochLR}
 		rec.Curves = append(rec.Curves, es)
 		if progress != nil {
 			progress(es)
