@@ -14,7 +14,9 @@ import (
 )
 
 // Version is the harness version, part of every cell key: a change that alters results bumps it.
-const Version = "0.1.0"
+// 0.2.0 (issue 12): PMR's prototype blend starts one epoch later, DMI's stage-1 coefficients follow
+// modality roles (CREMA-D and KS changed), pmr-per's entropy term has a temperature.
+const Version = "0.2.0"
 
 // Selection is the model-selection protocol: the epoch with the best validation accuracy (earliest on
 // ties) is restored and evaluated once on the test split. The test split is never used for selection.
