@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/benchtest"
 	"github.com/mmfusion/bench/bench/store"
 	"github.com/sugarme/gotch"
 )
@@ -34,9 +35,9 @@ func sameLRs(t *testing.T, what string, got, want []float64) {
 // StepLR(2, 0.5) halves the rate after every second epoch, as PyTorch's scheduler.step() after
 // each epoch does: epochs 1–2 at lr, 3–4 at lr/2, 5 at lr/4.
 func TestStepScheduleHalvesEveryTwoEpochs(t *testing.T) {
-	c := cell(t, "joint", nil, 1, 5)
+	c := benchtest.Cell(t, "joint", nil, 1, 5)
 	c.Train.Schedule = &store.Schedule{Kind: "step", StepSize: 2, Gamma: 0.5}
-	rec, err := bench.Train(context.Background(), c, loadSet(t, "synthetic:train=200,val=100,test=100", 1), gotch.CPU, nil)
+	rec, err := bench.Train(context.Background(), c, benchtest.Set(t, "synthetic:train=200,val=100,test=100", 1), gotch.CPU, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +48,10 @@ func TestStepScheduleHalvesEveryTwoEpochs(t *testing.T) {
 // ReduceLROnPlateau on validation loss, replayed by hand from the record's own validation losses
 // with PyTorch's rule (relative threshold 1e-4, reduce after more than patience bad epochs).
 func TestPlateauScheduleFollowsPyTorchsRule(t *testing.T) {
-	c := cell(t, "joint", nil, 1, 12)
+	c := benchtest.Cell(t, "joint", nil, 1, 12)
 	c.Train.LR = 0.5 // large enough to make validation loss stall and rise
 	c.Train.Schedule = &store.Schedule{Kind: "plateau", Monitor: "val_loss", Factor: 0.5, Patience: 1}
-	rec, err := bench.Train(context.Background(), c, loadSet(t, "synthetic:train=200,val=100,test=100", 1), gotch.CPU, nil)
+	rec, err := bench.Train(context.Background(), c, benchtest.Set(t, "synthetic:train=200,val=100,test=100", 1), gotch.CPU, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,13 +77,13 @@ func TestPlateauScheduleFollowsPyTorchsRule(t *testing.T) {
 // A staged method under a recipe uses each stage's learning rate from the first epoch of the stage,
 // with a fresh optimiser and schedule at each switch.
 func TestStagesUseTheRecipesLearningRates(t *testing.T) {
-	c := cell(t, "dmi", map[string]string{"stage1_epochs": "2", "stage2_epochs": "2"}, 1, 6)
+	c := benchtest.Cell(t, "dmi", map[string]string{"stage1_epochs": "2", "stage2_epochs": "2"}, 1, 6)
 	c.Train.Stages = []store.StageConfig{
 		{LR: 0.04},
 		{LR: 0.02, Schedule: &store.Schedule{Kind: "step", StepSize: 1, Gamma: 0.5}},
 		{LR: 0.01},
 	}
-	rec, err := bench.Train(context.Background(), c, loadSet(t, "synthetic:train=200,val=100,test=100", 1), gotch.CPU, nil)
+	rec, err := bench.Train(context.Background(), c, benchtest.Set(t, "synthetic:train=200,val=100,test=100", 1), gotch.CPU, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,9 +97,9 @@ func TestStagesUseTheRecipesLearningRates(t *testing.T) {
 
 // Early stopping ends training after EarlyStop epochs without a better validation accuracy.
 func TestEarlyStopEndsAfterPatienceEpochs(t *testing.T) {
-	c := cell(t, "joint", nil, 1, 40)
+	c := benchtest.Cell(t, "joint", nil, 1, 40)
 	c.Train.EarlyStop = 2
-	rec, err := bench.Train(context.Background(), c, loadSet(t, "synthetic:train=200,val=100,test=100", 1), gotch.CPU, nil)
+	rec, err := bench.Train(context.Background(), c, benchtest.Set(t, "synthetic:train=200,val=100,test=100", 1), gotch.CPU, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +119,8 @@ func TestEarlyStopEndsAfterPatienceEpochs(t *testing.T) {
 // Xavier-normal initialisation: linear weights with std √(2/(fan_in+fan_out)), zero biases; the
 // default keeps PyTorch's uniform ±1/√fan_in.
 func TestXavierNormalInitialisation(t *testing.T) {
-	set := loadSet(t, "synthetic:train=50,val=20,test=20", 1)
-	c := cell(t, "joint", nil, 1, 1)
+	set := benchtest.Set(t, "synthetic:train=50,val=20,test=20", 1)
+	c := benchtest.Cell(t, "joint", nil, 1, 1)
 	c.EncoderParams = mustParams(t, "mlp", map[string]string{"hidden": "256"})
 	c.Train.Init = bench.InitXavierNormal
 	r, err := bench.Build(c, set, gotch.CPU)
@@ -224,7 +225,7 @@ func TestEveryMethodDeclaresARecipe(t *testing.T) {
 
 // Shared cells keep the keys they had before recipes existed; a reference cell has its own key.
 func TestRecipeIsPartOfTheKey(t *testing.T) {
-	c := cell(t, "joint", nil, 1, 5)
+	c := benchtest.Cell(t, "joint", nil, 1, 5)
 	shared := c.Key("abc")
 	ref := *c
 	ref.Train.Recipe = bench.RecipeReference

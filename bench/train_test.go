@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -14,41 +15,20 @@ import (
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/benchtest"
 	"github.com/mmfusion/bench/bench/data"
-	_ "github.com/mmfusion/bench/bench/encoders"
 	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/bench/torchrt"
-	_ "github.com/mmfusion/bench/datasets"
 	_ "github.com/mmfusion/bench/methods"
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 )
-
-func cell(t testing.TB, method string, sets map[string]string, seed int64, epochs int) *bench.Cell {
-	t.Helper()
-	c, err := bench.NewCell(method, sets, "synthetic", "mlp", map[string]string{"hidden": "32"}, seed,
-		store.TrainConfig{Optimizer: "sgd", LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 32, Epochs: epochs, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func loadSet(t testing.TB, spec string, seed int64) *data.Set {
-	t.Helper()
-	s, err := data.Load(spec, seed, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // On a separable problem (pure redundancy: each modality alone gives the label) the training loss
 // must fall and the model must beat chance by far.
 func TestTrainingLossDecreasesOnSeparableProblem(t *testing.T) {
-	set := loadSet(t, "synthetic:mix=R,train=400,val=200,test=200", 1)
-	rec, err := bench.Train(context.Background(), cell(t, "joint", nil, 1, 5), set, gotch.CPU, nil)
+	set := benchtest.Set(t, "synthetic:mix=R,train=400,val=200,test=200", 1)
+	rec, err := bench.Train(context.Background(), benchtest.Cell(t, "joint", nil, 1, 5), set, gotch.CPU, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,10 +54,10 @@ func TestTrainingLossDecreasesOnSeparableProblem(t *testing.T) {
 
 // Two runs of the same cell on CPU give bit-identical metrics and curves.
 func TestTrainingIsDeterministic(t *testing.T) {
-	set := loadSet(t, "synthetic:mix=0.5R+0.5S,train=300,val=100,test=100", 2)
+	set := benchtest.Set(t, "synthetic:mix=0.5R+0.5S,train=300,val=100,test=100", 2)
 	var recs []*store.Record
 	for i := 0; i < 2; i++ {
-		rec, err := bench.Train(context.Background(), cell(t, "ensemble", nil, 2, 3), set, gotch.CPU, nil)
+		rec, err := bench.Train(context.Background(), benchtest.Cell(t, "ensemble", nil, 2, 3), set, gotch.CPU, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,44 +85,54 @@ func rssKB(t testing.TB) int64 {
 }
 
 // Every tensor a step creates is freed when the step ends, so resident memory stays flat: it grows by
-// under 5 % between step 500 and step 3,000 of a training run on the synthetic data.
+// under 5 % between step 500 and step 3,000 of a training run on the synthetic data, trained by the
+// trainer's own epoch (bench.Run.TrainEpoch, 25 steps of 64 per epoch).
 func TestResidentMemoryFlatOver3000Steps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("3,000 training steps")
 	}
-	set := loadSet(t, "synthetic", 1)
-	c := cell(t, "joint", nil, 1, 1)
-	c.Train.BatchSize = 64
-	run, err := bench.Build(c, set, gotch.CPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer run.VS.Destroy()
-	opt, err := nn.NewSGDConfig(0.9, 0, 1e-4, false).Build(run.VS, 0.01)
-	if err != nil {
-		t.Fatal(err)
-	}
-	train := bench.SplitOnDevice(set.Train, set.Modalities, gotch.CPU)
-	s := torchrt.NewScope()
-	n := set.Train.Len()
+	set := benchtest.Set(t, "synthetic:train=1600", 1)
+	c := benchtest.Cell(t, "joint", nil, 1, 1)
+	c.Train.BatchSize, c.Train.LR = 64, 0.01
 	var at500 int64
-	for step := 1; step <= 3000; step++ {
-		start := ((step - 1) * 64) % (n - 64)
-		idx := make([]int64, 64)
-		for i := range idx {
-			idx[i] = int64(start + i)
-		}
-		run.Step(s, train.Batch(s, idx, gotch.CPU), opt, nil)
-		s.Drop()
-		if step == 500 {
+	epochs(t, c, set, 120, func(epoch int) {
+		if epoch == 20 {
 			at500 = rssKB(t)
 		}
-	}
+	})
 	at3000 := rssKB(t)
 	growth := float64(at3000-at500) / float64(at500)
 	t.Logf("resident memory: step 500 %d KiB, step 3000 %d KiB, growth %.2f%%", at500, at3000, 100*growth)
 	if growth >= 0.05 {
 		t.Fatalf("resident memory grew %.2f%% between step 500 and 3000 (limit 5%%)", 100*growth)
+	}
+}
+
+// epochs builds c on set and trains it for n epochs through the trainer's own epoch,
+// bench.Run.TrainEpoch (the method's EpochStart, then every step with its AfterBackward hook), with
+// the cell's optimiser and a fresh shuffled order each epoch, calling after(epoch) after each. A
+// staged method is put in its last stage first (3 for DMI), where most of its code runs.
+func epochs(t *testing.T, c *bench.Cell, set *data.Set, n int, after func(epoch int)) {
+	t.Helper()
+	run, train := benchtest.Build(t, c, set)
+	if st, ok := run.Method.(bench.Staged); ok {
+		st.EnterStage(3)
+	}
+	opt, err := bench.NewOptimizer(c.Train, run.VS, c.Train.LR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opt.Drop()
+	s := torchrt.NewScope()
+	defer s.Drop()
+	order := benchtest.Order(0, train.Len())
+	shuffle := rand.New(rand.NewPCG(uint64(c.Seed), 1))
+	for epoch := 1; epoch <= n; epoch++ {
+		shuffle.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		if _, err := run.TrainEpoch(context.Background(), s, train, opt, epoch, c.Train.BatchSize, order); err != nil {
+			t.Fatalf("%s, epoch %d: %v", c.Method, epoch, err)
+		}
+		after(epoch)
 	}
 }
 
@@ -172,12 +162,12 @@ func lazyCopy(set *data.Set, failAfter int64) *data.Set {
 
 // A split read on demand trains to exactly the same numbers as the same split in memory.
 func TestLazySplitMatchesInMemory(t *testing.T) {
-	set := loadSet(t, "synthetic:mix=R,train=300,val=100,test=100", 4)
-	want, err := bench.Train(context.Background(), cell(t, "joint", nil, 4, 2), set, gotch.CPU, nil)
+	set := benchtest.Set(t, "synthetic:mix=R,train=300,val=100,test=100", 4)
+	want, err := bench.Train(context.Background(), benchtest.Cell(t, "joint", nil, 4, 2), set, gotch.CPU, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := bench.Train(context.Background(), cell(t, "joint", nil, 4, 2), lazyCopy(set, 0), gotch.CPU, nil)
+	got, err := bench.Train(context.Background(), benchtest.Cell(t, "joint", nil, 4, 2), lazyCopy(set, 0), gotch.CPU, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,8 +178,8 @@ func TestLazySplitMatchesInMemory(t *testing.T) {
 
 // Files that vanish mid-run end the cell with an error naming the file, not a crash.
 func TestVanishingFilesFailTheCell(t *testing.T) {
-	set := loadSet(t, "synthetic:mix=R,train=300,val=100,test=100", 4)
-	_, err := bench.Train(context.Background(), cell(t, "joint", nil, 4, 2), lazyCopy(set, 400), gotch.CPU, nil)
+	set := benchtest.Set(t, "synthetic:mix=R,train=300,val=100,test=100", 4)
+	_, err := bench.Train(context.Background(), benchtest.Cell(t, "joint", nil, 4, 2), lazyCopy(set, 400), gotch.CPU, nil)
 	if err == nil || !strings.Contains(err.Error(), "no such file") || !strings.Contains(err.Error(), "clip") {
 		t.Fatalf("err = %v, want the missing file named", err)
 	}
@@ -197,8 +187,8 @@ func TestVanishingFilesFailTheCell(t *testing.T) {
 
 // A run whose loss becomes NaN or infinite stops and is recorded as diverged with the epoch.
 func TestDivergenceIsRecorded(t *testing.T) {
-	set := loadSet(t, "synthetic:mix=R,train=300,val=100,test=100", 5)
-	c := cell(t, "joint", nil, 5, 5)
+	set := benchtest.Set(t, "synthetic:mix=R,train=300,val=100,test=100", 5)
+	c := benchtest.Cell(t, "joint", nil, 5, 5)
 	c.Train.LR = 1e12
 	rec, err := bench.Train(context.Background(), c, set, gotch.CPU, nil)
 	if !errors.Is(err, bench.ErrDiverged) {
@@ -210,57 +200,31 @@ func TestDivergenceIsRecorded(t *testing.T) {
 }
 
 // Methods with their own hooks (gradient surgery, prototypes, histories, stages, noise) must not leak
-// either: resident memory grows by under 5 % between step 200 and step 1,000 of each. (An in-place
-// gradient rescale once leaked ~57 KB per OGM step: 45 MB over this window.)
+// either: resident memory grows by under 5 % between step 200 and step 1,000 of each, trained by the
+// trainer's own epoch (20 steps of 32 per epoch, so EpochStart runs 50 times). (An in-place gradient
+// rescale once leaked ~57 KB per OGM step: 45 MB over this window.)
 func TestNoMethodLeaks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1,000 training steps per method")
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	set := loadSet(t, "synthetic:train=640,val=100,test=100", 1)
+	set := benchtest.Set(t, "synthetic:train=640,val=100,test=100", 1)
 	small := map[string]map[string]string{"mib": {"hidden": "64"}}
 	for _, method := range []string{"ogm", "agm", "mlb", "pmr", "qmf", "mib", "mmml", "mmtm", "dmi"} {
-		c := cell(t, method, small[method], 1, 1)
-		run, err := bench.Build(c, set, gotch.CPU)
-		if err != nil {
-			t.Fatal(err)
-		}
-		opt, _ := nn.NewSGDConfig(0.9, 0, 1e-4, false).Build(run.VS, 0.01)
-		hook, _ := run.Method.(bench.AfterBackwarder)
-		train := bench.SplitOnDevice(set.Train, set.Modalities, gotch.CPU)
-		if es, ok := run.Method.(bench.EpochStarter); ok {
-			order := make([]int64, train.Len())
-			for i := range order {
-				order[i] = int64(i)
+		t.Run(method, func(t *testing.T) {
+			c := benchtest.Cell(t, method, small[method], 1, 1)
+			c.Train.LR = 0.01
+			var at200 int64
+			epochs(t, c, set, 50, func(epoch int) {
+				if epoch == 10 {
+					at200 = rssKB(t)
+				}
+			})
+			growth := float64(rssKB(t)-at200) / float64(at200)
+			t.Logf("%s: resident memory growth %.2f%% between step 200 and 1000", method, 100*growth)
+			if growth >= 0.05 {
+				t.Errorf("%s leaks: resident memory grew %.2f%% between step 200 and 1000", method, 100*growth)
 			}
-			es.EpochStart(&bench.EpochContext{Epoch: 1, Train: train, BatchSize: 32, Device: gotch.CPU, Order: order})
-		}
-		if st, ok := run.Method.(bench.Staged); ok {
-			st.EnterStage(3)
-		}
-		s := torchrt.NewScope()
-		var at200 int64
-		for step := 1; step <= 1000; step++ {
-			idx := make([]int64, 32)
-			for i := range idx {
-				idx[i] = int64((step*32 + i) % train.Len())
-			}
-			b := train.Batch(s, idx, gotch.CPU)
-			b.Epoch = 1
-			run.Step(s, b, opt, hook)
-			s.Drop()
-			if step == 200 {
-				at200 = rssKB(t)
-			}
-		}
-		growth := float64(rssKB(t)-at200) / float64(at200)
-		t.Logf("%s: resident memory growth %.2f%% between step 200 and 1000", method, 100*growth)
-		if growth >= 0.05 {
-			t.Errorf("%s leaks: resident memory grew %.2f%% between step 200 and 1000", method, 100*growth)
-		}
-		train.Drop()
-		run.VS.Destroy()
+		})
 	}
 }
 
@@ -298,8 +262,8 @@ func TestConsecutiveCellsKeepMemoryFlat(t *testing.T) {
 	for i := 1 - len(methods); i <= cells; i++ {
 		m := methods[(i+len(methods)-1)%len(methods)]
 		seed := int64(i + len(methods))
-		set := loadSet(t, "synthetic:train=256,val=64,test=64", seed)
-		c := cell(t, m, nil, seed, 3)
+		set := benchtest.Set(t, "synthetic:train=256,val=64,test=64", seed)
+		c := benchtest.Cell(t, m, nil, seed, 3)
 		c.EncoderParams, _ = bench.NewParams("encoder mlp", mustEncoder(t, "mlp").Params, map[string]string{"hidden": "256"})
 		if _, err := bench.Train(context.Background(), c, set, gotch.CPU, nil); err != nil && !errors.Is(err, bench.ErrDiverged) {
 			t.Fatalf("cell %d (%s): %v", i, m, err)
@@ -337,11 +301,11 @@ func mustEncoder(t testing.TB, name string) bench.EncoderSpec {
 // tensors and scalars are back where they started. PMR kept its last prototypes, and scalars were
 // left to finalizers, before this was checked.
 func TestCellFreesEveryTensorAndScalar(t *testing.T) {
-	set := loadSet(t, "synthetic:train=128,val=64,test=64", 1)
+	set := benchtest.Set(t, "synthetic:train=128,val=64,test=64", 1)
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	for _, m := range bench.Methods.Names() {
 		tensors, scalars := atomic.LoadInt64(&ts.LiveTensors), atomic.LoadInt64(&ts.LiveScalars)
-		if _, err := bench.Train(context.Background(), cell(t, m, nil, 1, 3), set, gotch.CPU, nil); err != nil {
+		if _, err := bench.Train(context.Background(), benchtest.Cell(t, m, nil, 1, 3), set, gotch.CPU, nil); err != nil {
 			t.Fatalf("%s: %v", m, err)
 		}
 		dt, dsc := atomic.LoadInt64(&ts.LiveTensors)-tensors, atomic.LoadInt64(&ts.LiveScalars)-scalars

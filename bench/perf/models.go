@@ -119,22 +119,27 @@ func (sp Spec) Cell(seed int64, threads int) (*bench.Cell, error) {
 			BatchSize: sp.Batch, Epochs: 1, Threads: threads}}, nil
 }
 
-// Model is a built perf model with its optimiser and one fixed batch of random inputs.
+// Model is a built perf model with its optimiser and one fixed batch of random inputs, which is also
+// its whole training split (for the method's EpochStart).
 type Model struct {
 	Spec  Spec
 	Run   *bench.Run
 	Opt   *nn.Optimizer
 	Batch *bench.Batch // owned by the model (not by a scope)
 
+	train     *bench.SplitTensors // the batch as a training split
 	hook      bench.AfterBackwarder
 	scope     *torchrt.Scope
 	nonFinite int
 }
 
-// Build builds the spec's model with bench.Build (seeded with seed) on the CPU, an SGD optimiser as
-// bench.Train builds it, and a batch drawn from libtorch's generator seeded with seed+1: standard
-// normal inputs of the modality shapes and uniform labels. perf/torch_models.py draws the same
-// weights and inputs. The caller must have locked its OS thread.
+// Build builds the spec's model with bench.Build (seeded with seed) on the CPU, the optimiser
+// bench.Train builds (bench.NewOptimizer, SGD), and a batch drawn from libtorch's generator seeded with
+// seed+1: standard normal inputs of the modality shapes and uniform labels. perf/torch_models.py draws
+// the same weights and inputs. It then starts training epoch 1 as bench.Train does
+// (bench.Run.StartEpoch: the method's EpochStart, if any, on a training split made of the batch), so
+// that TrainStep times the step that bench.Run.TrainEpoch takes. The caller must have locked its OS
+// thread.
 func Build(sp Spec, seed int64) (*Model, error) {
 	c, err := sp.Cell(seed, 0)
 	if err != nil {
@@ -145,7 +150,7 @@ func Build(sp Spec, seed int64) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	lr := LR
+	lr := c.Train.LR
 	if sp.Stage > 0 {
 		st, ok := run.Method.(bench.Staged)
 		if !ok {
@@ -156,7 +161,7 @@ func Build(sp Spec, seed int64) (*Model, error) {
 			lr = l
 		}
 	}
-	opt, err := nn.NewSGDConfig(Momentum, 0, WeightDecay, false).Build(run.VS, lr)
+	opt, err := bench.NewOptimizer(c.Train, run.VS, lr)
 	if err != nil {
 		run.VS.Destroy()
 		return nil, fmt.Errorf("optimizer: %w", err)
@@ -170,13 +175,26 @@ func Build(sp Spec, seed int64) (*Model, error) {
 		b.X = append(b.X, ts.MustRandn(append([]int64{int64(sp.Batch)}, mod.Shape...), gotch.Float, gotch.CPU))
 	}
 	b.Y = ts.MustRandint(int64(sp.NumClasses), []int64{int64(sp.Batch)}, gotch.Int64, gotch.CPU)
-	m := &Model{Spec: sp, Run: run, Opt: opt, Batch: b, scope: torchrt.NewScope()}
+	m := &Model{Spec: sp, Run: run, Opt: opt, Batch: b, train: batchSplit(b, sp.Modalities), scope: torchrt.NewScope()}
 	m.hook, _ = run.Method.(bench.AfterBackwarder)
+	run.StartEpoch(m.train, b.Epoch, sp.Batch, b.Index)
 	return m, nil
 }
 
-// TrainStep is one training step, bench.Run.Step (forward, loss value, zero_grad, backward, the
-// method's AfterBackward hook, SGD step), and frees every tensor it created. It returns the loss.
+// batchSplit is the training split whose samples are b's, in order.
+func batchSplit(b *bench.Batch, mods []data.Modality) *bench.SplitTensors {
+	sp := &data.Split{Y: b.Y.Int64Values()}
+	for _, x := range b.X {
+		v := make([]float32, x.Numel())
+		x.MustCopyData(v, x.Numel())
+		sp.X = append(sp.X, v)
+	}
+	return bench.SplitOnDevice(sp, mods, gotch.CPU)
+}
+
+// TrainStep is one training step, bench.Run.Step as bench.Run.TrainEpoch takes it (forward, loss
+// value, zero_grad, backward, the method's AfterBackward hook, optimiser step), and frees every tensor
+// it created. It returns the loss.
 func (m *Model) TrainStep() float64 {
 	lv := m.Run.Step(m.scope, m.Batch, m.Opt, m.hook)
 	m.scope.Drop()
@@ -215,6 +233,8 @@ func (m *Model) Close() {
 		x.MustDrop()
 	}
 	m.Batch.Y.MustDrop()
+	m.train.Drop()
+	m.Opt.Drop()
 	if cl, ok := m.Run.Method.(bench.Closer); ok {
 		cl.Close()
 	}
