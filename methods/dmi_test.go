@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 
@@ -817,5 +818,355 @@ func TestDMITrainsEndToEnd(t *testing.T) {
 		rec.Curves[rec.BestEpoch-1].Stage, rec.Test.PerModality, rec.Test.Extra)
 	if rec.Test.Acc < 0.45 {
 		t.Fatalf("test accuracy %.3f: want clearly above chance (0.25)", rec.Test.Acc)
+	}
+}
+
+// dmiTestFixWeights overwrites every variable of run (encoders included) with a fixed pattern, the
+// same whatever libtorch's initialisation drew: weight (out, in) entries 1.5/√in · sin(0.73 j + 1.9 k
+// + 0.4), other variables 0.3 · sin(…), k the variable's rank by name and j the element.
+func dmiTestFixWeights(run *bench.Run) {
+	vars := run.VS.Variables()
+	names := make([]string, 0, len(vars))
+	for name := range vars {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for k, name := range names {
+		v := vars[name]
+		shape := v.MustSize()
+		n := int64(1)
+		for _, d := range shape {
+			n *= d
+		}
+		scale := 0.3
+		if len(shape) == 2 {
+			scale = 1.5 / math.Sqrt(float64(shape[1]))
+		}
+		vals := make([]float64, n)
+		for j := range vals {
+			vals[j] = scale * math.Sin(0.73*float64(j)+1.9*float64(k)+0.4)
+		}
+		src := dmiTestTensor(vals, shape...)
+		ts.NoGrad(func() { v.Copy_(src) })
+		src.MustDrop()
+	}
+}
+
+// dmiStage2Var reports whether a variable is one stage 2 trains: the second-level bottlenecks
+// (VIB_R, VIB_Rm, VIB_U), recon_T, the synergy layer, the four heads and the gate.
+func dmiStage2Var(name string) bool {
+	for _, p := range []string{"method.vib_r", "method.vib_u", "method.recon_t", "method.synergy", "method.head_r",
+		"method.head_u", "method.head_s", "method.gate"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Stage 2's training path, numerically (issue 12). On a tiny model (d = 4, every weight fixed by
+// dmiTestFixWeights) in stage 2, a training-mode Forward's loss equals L2 of methods.md §10.3,
+// recomputed here from the weights with the same noise stream (a second bench.Noise of the same seed,
+// drawn in Forward's order: ε_T^1, ε_V^1, ε_T^2, ε_V^2 for the first level, which stays in training
+// mode and samples without gradients; then ε_R, ε_Rm^1, ε_U^1, ε_Rm^2, ε_U^2):
+//
+//	L2 = CE(ŷ) + 0.02·KL(q(R|μ_T^1,μ_T^2)‖N) + 0.02·Σ_m KL(q(R|·)‖q(R|μ_T^m)) + 0.02·Σ_m KL(q(U^m)‖N)
+//	   + 0.005·Σ_m Rec(μ_T^m, recon_T^m([R; U^m])) + 0.5·[CE(h_U^1) + CE(h_U^2) + CE(h_R) + CE(h_S)]
+//
+// where the second level takes the MEANS μ_T^m, while S = Linear([V^1; V^2; V^1⊙V^2]) takes the
+// SAMPLES V^m = μ_V^m + σ_V^m·ε_V^m, and R, U^m, the heads, the gate and recon_T take the samples R and
+// U^m. The unimodal logits (Outputs.PerModality; h_T is not in L2) are h_T^m(μ_T^m), not h_T^m(T^m).
+// The fused logits are Σ_c g_c h_c of those samples. The test first checks that each of these choices
+// shows: the loss with V = μ_V (or with T sampled into the second level) and h_T of the sample T differ
+// from the right values by far more than the tolerance. Backward of that loss gives no gradient to the
+// encoders, embeddings, first-level VIBs, recon and h_T, and a nonzero one to every stage-2 variable.
+func TestDMIStage2TrainingLossAndGradients(t *testing.T) {
+	dmiLockThread(t)
+	run, train := dmiTestBuild(t, "dmi", "mlp", map[string]string{"embed_size": "4"})
+	m := run.Method.(dmiStaged).DMI
+	dmiTestFixWeights(run)
+	run.Method.(bench.Staged).EnterStage(2)
+	const seed, B = 17, 6
+	m.noise = bench.NewNoise(seed, gotch.CPU)
+	replay := bench.NewNoise(seed, gotch.CPU)
+	s := torchrt.NewScope()
+	defer s.Drop()
+	b := dmiTestBatch(s, train, 0, B)
+	loss, out := run.Method.Forward(s, b, true) // gradients on, as in the trainer's Step
+	got := loss.MustFloat64Value(nil)
+
+	r := dmiRef{s: s, m: m}
+	v := dmiTestValues
+	d := m.d
+	sample := func(mu, lv, eps *ts.Tensor) *ts.Tensor {
+		std := s.T(s.T(lv.MustMulScalar(ts.FloatScalar(0.5), false)).MustExp(false))
+		return s.T(mu.MustAdd(s.T(std.MustMul(eps, false)), false))
+	}
+	var muT, lvT, muV, lvV, zT, zV, hT, hTz [2]*ts.Tensor
+	var want, wantVMean, wantTSample float64
+	var fused *ts.Tensor
+	ts.NoGrad(func() {
+		for i := 0; i < 2; i++ {
+			e := r.lin(run.Encoders[i].Forward(s, b.X[i], false), m.embed[i])
+			muT[i], lvT[i] = r.half(e, m.vibT[i].lin, 0), r.half(e, m.vibT[i].lin, 1)
+			muV[i], lvV[i] = r.half(e, m.vibV[i].lin, 0), r.half(e, m.vibV[i].lin, 1)
+			zT[i] = sample(muT[i], lvT[i], replay.Randn(s, []int64{B, d}))
+			zV[i] = sample(muV[i], lvV[i], replay.Randn(s, []int64{B, d}))
+			hT[i], hTz[i] = r.lin(muT[i], m.headT[i]), r.lin(zT[i], m.headT[i])
+		}
+		epsR := replay.Randn(s, []int64{B, d})
+		var epsRm, epsU [2]*ts.Tensor
+		for i := 0; i < 2; i++ {
+			epsRm[i] = replay.Randn(s, []int64{B, d}) // drawn, unused: q(R|T^m) enters only the KL
+			epsU[i] = replay.Randn(s, []int64{B, d})
+		}
+		// l2 is L2 with tIn as the second level's T inputs and vIn as S's inputs; it also returns ŷ.
+		l2 := func(tIn, vIn [2]*ts.Tensor) (float64, *ts.Tensor) {
+			rIn := r.cat(tIn[0], tIn[1])
+			muR, lvR := r.half(rIn, m.vibR.lin, 0), r.half(rIn, m.vibR.lin, 1)
+			zR := sample(muR, lvR, epsR)
+			kl := dmiGoKL(v(muR), v(lvR), nil, nil)
+			var zU [2]*ts.Tensor
+			var recT float64
+			for i := 0; i < 2; i++ {
+				muRm, lvRm := r.half(tIn[i], m.vibRm[i].lin, 0), r.half(tIn[i], m.vibRm[i].lin, 1)
+				muU, lvU := r.half(tIn[i], m.vibU[i].lin, 0), r.half(tIn[i], m.vibU[i].lin, 1)
+				zU[i] = sample(muU, lvU, epsU[i])
+				kl += dmiGoKL(v(muR), v(lvR), v(muRm), v(lvRm)) + dmiGoKL(v(muU), v(lvU), nil, nil)
+				recT += dmiGoRec(v(tIn[i]), v(r.mlp(r.cat(zR, zU[i]), m.reconT[i])))
+			}
+			sv := r.lin(r.cat(vIn[0], vIn[1], s.T(vIn[0].MustMul(vIn[1], false))), m.syn)
+			heads := []*ts.Tensor{r.lin(zU[0], m.headU[0]), r.lin(zU[1], m.headU[1]), r.lin(zR, m.headR), r.lin(sv, m.headS)}
+			gate := s.T(r.mlp(r.cat(zU[0], zU[1], zR, sv), m.gate).MustSoftmax(1, gotch.Float, false))
+			var yhat *ts.Tensor
+			var aux float64
+			for c, h := range heads {
+				term := s.T(h.MustMul(s.T(gate.MustNarrow(1, int64(c), 1, false)), false))
+				if yhat == nil {
+					yhat = term
+				} else {
+					yhat = s.T(yhat.MustAdd(term, false))
+				}
+				aux += r.ce(h, b.Y)
+			}
+			return r.ce(yhat, b.Y) + 0.02*kl + 0.005*recT + 0.5*aux, yhat
+		}
+		want, fused = l2(muT, zV)
+		wantVMean, _ = l2(muT, muV)
+		wantTSample, _ = l2(zT, zV)
+	})
+	const tol = 1e-5
+	// The example tells the choices apart: each wrong reading moves the loss (or h_T) by ≫ tol.
+	if dv, dt := math.Abs(wantVMean-want), math.Abs(wantTSample-want); dv < 1e-3 || dt < 1e-3 {
+		t.Fatalf("example too weak: V = μ_V moves L2 by %g, T sampled into the second level by %g", dv, dt)
+	}
+	for i := 0; i < 2; i++ {
+		if dd := dmiMaxAbsDiff(s, hT[i], hTz[i]); dd < 1e-3 {
+			t.Fatalf("example too weak: h_T^%d of μ_T and of the sample differ by %g", i+1, dd)
+		}
+	}
+	t.Logf("stage-2 loss %.7f, reference %.7f (V = μ_V: %.6f; T sampled: %.6f)", got, want, wantVMean, wantTSample)
+	if math.Abs(got-want) > tol {
+		t.Errorf("stage-2 training loss %.7f, want L2 = %.7f (§10.3, on μ_T and the sampled V, R, U)", got, want)
+	}
+	if dd := dmiMaxAbsDiff(s, out.Fused, fused); dd > tol {
+		t.Errorf("stage-2 fused logits differ from Σ_c g_c h_c (sampled components) by %g", dd)
+	}
+	for i := 0; i < 2; i++ {
+		if dd := dmiMaxAbsDiff(s, out.PerModality[i], hT[i]); dd > tol {
+			t.Errorf("stage-2 PerModality[%d] differs from h_T(μ_T) by %g (h_T of the sample: %g)", i, dd,
+				dmiMaxAbsDiff(s, out.PerModality[i], hTz[i]))
+		}
+	}
+
+	loss.MustBackward()
+	nFrozen, nTrained := 0, 0
+	for name, x := range run.VS.Variables() {
+		g := s.T(x.MustGrad(false))
+		norm := 0.0
+		if g.MustDefined() {
+			norm = s.T(s.T(g.MustAbs(false)).MustSum(gotch.Double, false)).MustFloat64Value(nil)
+		}
+		switch {
+		case dmiFirstLevelVar(name):
+			nFrozen++
+			if norm != 0 {
+				t.Errorf("stage 2: frozen %s has a gradient (|g|₁ = %g)", name, norm)
+			}
+		case dmiStage2Var(name):
+			nTrained++
+			if !(norm > 0) {
+				t.Errorf("stage 2: %s gets no gradient (|g|₁ = %g)", name, norm)
+			}
+		default:
+			t.Errorf("unexpected variable %s", name)
+		}
+	}
+	// Per modality: the encoder (2 layers), embed, vib_t, vib_v, recon (2 layers), head_t: 2·(4 + 12)
+	// weights and biases; second level: vib_r, vib_r0, vib_r1, vib_u0, vib_u1, recon_t (2×2 layers),
+	// synergy, head_r, head_u0, head_u1, head_s, gate (2 layers): 2·16.
+	if nFrozen != 32 || nTrained != 32 {
+		t.Fatalf("%d frozen and %d stage-2 variables, want 32 and 32", nFrozen, nTrained)
+	}
+}
+
+// dmi-test-capture is a test-only method: dmi, recording the model's variables at each EnterStage
+// (after the trainer's restore) and after each epoch's training (at the epoch's first validation
+// forward, before the trainer snapshots it), while dmiCapture.armed is set. The last one built is
+// dmiCapture.last. Without arming it is dmi itself.
+func init() {
+	dmiSpec, err := bench.Methods.Lookup("dmi")
+	if err != nil {
+		panic(err)
+	}
+	bench.Methods.Register("dmi-test-capture", "test only: dmi recording its variables at stage switches and epochs", bench.MethodSpec{
+		Params:  dmiSpec.Value.Params,
+		Needs:   dmiSpec.Value.Needs,
+		Partial: dmiSpec.Value.Partial,
+		New: func(env *bench.Env) (bench.Method, error) {
+			m, err := newDMI(env, dmiVariantList[0])
+			if err != nil {
+				return nil, err
+			}
+			c := &dmiTestCapture{dmiStaged: m.(dmiStaged), vars: env.Vars}
+			if dmiCapture.armed {
+				c.epoch, c.entered = map[int]map[string]*ts.Tensor{}, map[int]map[string]*ts.Tensor{}
+				dmiCapture.last = c
+			}
+			return c, nil
+		},
+	})
+}
+
+var dmiCapture struct {
+	armed bool
+	last  *dmiTestCapture
+}
+
+type dmiTestCapture struct {
+	dmiStaged
+	vars    func() map[string]*ts.Tensor
+	epoch   map[int]map[string]*ts.Tensor // after epoch e's training
+	entered map[int]map[string]*ts.Tensor // on entering stage k, after the trainer's restore
+}
+
+func dmiTestCopyVars(vars map[string]*ts.Tensor) map[string]*ts.Tensor {
+	out := map[string]*ts.Tensor{}
+	ts.NoGrad(func() {
+		for name, v := range vars {
+			c := v.MustZerosLike(false)
+			c.Copy_(v)
+			out[name] = c
+		}
+	})
+	return out
+}
+
+func (c *dmiTestCapture) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor, bench.Outputs) {
+	if !train && c.epoch != nil {
+		if _, ok := c.epoch[b.Epoch]; !ok {
+			c.epoch[b.Epoch] = dmiTestCopyVars(c.vars())
+		}
+	}
+	return c.dmiStaged.Forward(s, b, train)
+}
+
+func (c *dmiTestCapture) EnterStage(stage int) float64 {
+	if c.entered != nil {
+		c.entered[stage] = dmiTestCopyVars(c.vars())
+	}
+	return c.dmiStaged.EnterStage(stage)
+}
+
+func (c *dmiTestCapture) drop() {
+	for _, m := range []map[int]map[string]*ts.Tensor{c.epoch, c.entered} {
+		for _, vars := range m {
+			dmiTestDrop(vars)
+		}
+	}
+}
+
+// dmiTestDiffVars lists the variables whose values differ (in any bit) between a and b.
+func dmiTestDiffVars(a, b map[string]*ts.Tensor) []string {
+	var out []string
+	for name, x := range a {
+		if y, ok := b[name]; !ok || !x.MustEqual(y, false) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Across stages longer than one epoch, the model entering stage 2 is the best stage-1 epoch's by
+// validation accuracy (ties: the earliest), not the last stage-1 epoch's, and the model entering stage
+// 3 is the best stage-2 epoch's (issue 12). dmi runs through bench.Train (3 + 3 epochs, then stage 3)
+// as the test-only dmi-test-capture, which records the variables after every epoch and on entering each
+// stage; the trainer is bit-deterministic on CPU, and seed 1 at lr 0.05 gives a best stage-1 epoch
+// (and a best stage-2 epoch) that is not the last of its stage, which the test checks first so that it
+// cannot pass by restoring nothing.
+func TestDMIStageSwitchRestoresBestEpoch(t *testing.T) {
+	dmiLockThread(t)
+	set := ogmTestSet(t, "synthetic:train=200,val=100,test=100")
+	c, err := bench.NewCell("dmi-test-capture", map[string]string{"stage1_epochs": "3", "stage2_epochs": "3"}, "synthetic", "mlp",
+		map[string]string{"hidden": "32"}, 1,
+		store.TrainConfig{Optimizer: "sgd", LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 32, Epochs: 7, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dmiCapture.armed, dmiCapture.last = true, nil
+	rec, err := bench.Train(context.Background(), c, set, gotch.CPU, nil)
+	dmiCapture.armed = false
+	capt := dmiCapture.last
+	dmiCapture.last = nil
+	if capt == nil {
+		t.Fatal("dmi-test-capture was not built")
+	}
+	defer capt.drop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Curves) != 7 {
+		t.Fatalf("%d epochs recorded, want 7", len(rec.Curves))
+	}
+	var accs []float64
+	for i, e := range rec.Curves {
+		if want := []int{1, 1, 1, 2, 2, 2, 3}[i]; e.Stage != want {
+			t.Fatalf("epoch %d ran in stage %d, want %d", e.Epoch, e.Stage, want)
+		}
+		accs = append(accs, e.ValAcc)
+	}
+	// best returns the epoch (1-based) of the first maximum of the validation accuracy in first..last.
+	best := func(first, last int) int {
+		b := first
+		for ep := first; ep <= last; ep++ {
+			if accs[ep-1] > accs[b-1] {
+				b = ep
+			}
+		}
+		return b
+	}
+	t.Logf("val acc per epoch %v; best stage-1 epoch %d, best stage-2 epoch %d", accs, best(1, 3), best(4, 6))
+	for _, st := range []struct{ stage, first, last int }{{2, 1, 3}, {3, 4, 6}} {
+		b := best(st.first, st.last)
+		if b == st.last {
+			t.Fatalf("precondition: the best epoch of stage %d is its last (%d, val acc %v): the check below could not tell "+
+				"the best checkpoint from the last one", st.stage-1, b, accs[st.first-1:st.last])
+		}
+		atBest, atLast, entered := capt.epoch[b], capt.epoch[st.last], capt.entered[st.stage]
+		if atBest == nil || atLast == nil || entered == nil {
+			t.Fatalf("missing capture: epochs %v, stages %v", len(capt.epoch), len(capt.entered))
+		}
+		if diff := dmiTestDiffVars(atBest, atLast); len(diff) == 0 {
+			t.Fatalf("precondition: epochs %d and %d left identical variables", b, st.last)
+		}
+		if diff := dmiTestDiffVars(entered, atBest); len(diff) != 0 {
+			lastDiff := dmiTestDiffVars(entered, atLast)
+			t.Errorf("stage %d starts from a model that differs from the best stage-%d epoch's (%d) in %d variables, e.g. %s "+
+				"(from the last epoch's, %d: in %d)", st.stage, st.stage-1, b, len(diff), diff[0], st.last, len(lastDiff))
+		}
+	}
+	if rec.BestEpoch != 7 {
+		t.Fatalf("best epoch %d: the final model must come from stage 3", rec.BestEpoch)
 	}
 }
