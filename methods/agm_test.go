@@ -1,13 +1,12 @@
 package methods
 
 import (
-	"context"
 	"math"
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/benchtest"
 	"github.com/mmfusion/bench/bench/torchrt"
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -49,13 +48,11 @@ func TestAGMCoefficientsAndRunningMeans(t *testing.T) {
 // The Shapley outputs sum to the fused output F_av, and each equals its formula over passes with one
 // modality's input zeroed, computed here independently from the encoders and the head weights.
 func TestAGMShapleyOutputsSumToFused(t *testing.T) {
-	run, train := ogmTestBuild(t, "agm", nil, ogmTestData)
-	defer run.VS.Destroy()
-	defer train.Drop()
+	run, train := benchtest.Build(t, benchtest.Cell(t, "agm", nil, 1, 1), benchtest.Set(t, ogmTestData, 1))
 	s := torchrt.NewScope()
 	defer s.Drop()
 	a := run.Method.(*AGM)
-	b := ogmTestBatch(s, train, 50, 1)
+	b := benchtest.Batch(s, train, 0, 50, 1)
 	var out bench.Outputs
 	ts.NoGrad(func() { _, out = a.Forward(s, b, false) })
 	f := func(xa, xv *ts.Tensor, trainMode bool) *ts.Tensor {
@@ -90,9 +87,7 @@ func TestAGMShapleyOutputsSumToFused(t *testing.T) {
 // modulation must be exactly κ_m times its gradient without (κ = 1, epoch outside the window).
 // If the padded passes ran without autograd, both encoders would get ½(κ_a + κ_v) instead.
 func TestAGMGradientReachingEachEncoderScaledByKappa(t *testing.T) {
-	run, train := ogmTestBuild(t, "agm", map[string]string{"alpha": "0.3", "modulation_end": "2"}, ogmTestData)
-	defer run.VS.Destroy()
-	defer train.Drop()
+	run, train := benchtest.Build(t, benchtest.Cell(t, "agm", map[string]string{"alpha": "0.3", "modulation_end": "2"}, 1, 1), benchtest.Set(t, ogmTestData, 1))
 	s := torchrt.NewScope()
 	defer s.Drop()
 	a := run.Method.(*AGM)
@@ -100,7 +95,7 @@ func TestAGMGradientReachingEachEncoderScaledByKappa(t *testing.T) {
 	step := func(epoch int) (map[string]*ts.Tensor, bench.Outputs) {
 		a.state = start
 		ogmTestZeroGrads(run)
-		loss, out := a.Forward(s, ogmTestBatch(s, train, 64, epoch), true)
+		loss, out := a.Forward(s, benchtest.Batch(s, train, 0, 64, epoch), true)
 		loss.MustBackward()
 		return ogmTestGrads(s, run), out
 	}
@@ -110,7 +105,7 @@ func TestAGMGradientReachingEachEncoderScaledByKappa(t *testing.T) {
 	}
 	mod, out := step(2)
 	// κ by hand from the Shapley outputs and the running means set above.
-	y := ogmTestBatch(s, train, 64, 2).Y
+	y := benchtest.Batch(s, train, 0, 64, 2).Y
 	ceA := -math.Log(agmTestExpNegCE(out.PerModality[0], y))
 	ceV := -math.Log(agmTestExpNegCE(out.PerModality[1], y))
 	want := [2]float64{
@@ -149,13 +144,11 @@ func agmTestExpNegCE(l, y *ts.Tensor) float64 {
 
 // The global clip to norm 1 happens only when a fusion-head weight gradient element is outside [−1, 1].
 func TestAGMClipOnlyWhenHeadGradientLeavesUnitBox(t *testing.T) {
-	run, train := ogmTestBuild(t, "agm", nil, ogmTestData)
-	defer run.VS.Destroy()
-	defer train.Drop()
+	run, train := benchtest.Build(t, benchtest.Cell(t, "agm", nil, 1, 1), benchtest.Set(t, ogmTestData, 1))
 	s := torchrt.NewScope()
 	defer s.Drop()
 	a := run.Method.(*AGM)
-	b := ogmTestBatch(s, train, 32, 1)
+	b := benchtest.Batch(s, train, 0, 32, 1)
 	setGrads := func(head, other float64) {
 		ogmTestZeroGrads(run)
 		loss, _ := a.Forward(s, b, true)
@@ -205,19 +198,5 @@ func TestAGMClipOnlyWhenHeadGradientLeavesUnitBox(t *testing.T) {
 		if d := ogmTestMaxDiff(s, after[name], g, 1/total); d > 1e-6 {
 			t.Errorf("%s is not the pre-clip gradient scaled by 1/%g (max diff %g)", name, total, d)
 		}
-	}
-}
-
-func TestAGMTrainsEndToEnd(t *testing.T) {
-	set := ogmTestSet(t, "synthetic:mix=R,train=300,val=100,test=200")
-	rec, err := bench.Train(context.Background(), ogmTestCell(t, "agm", nil, 1, 4), set, gotch.CPU, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec.Test.Acc < 0.8 {
-		t.Fatalf("agm test accuracy %.3f on a separable problem", rec.Test.Acc)
-	}
-	if len(rec.Test.PerModality) != 2 {
-		t.Fatalf("want both Shapley-output accuracies, got %v", rec.Test.PerModality)
 	}
 }

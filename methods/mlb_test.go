@@ -1,14 +1,12 @@
 package methods
 
 import (
-	"context"
 	"math"
 	"strings"
 	"testing"
 
-	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/benchtest"
 	"github.com/mmfusion/bench/bench/torchrt"
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -37,13 +35,11 @@ func TestMLBCoefficientsMatchHandComputation(t *testing.T) {
 // After backward, every gradient of encoder m, of its head H_m and of the fusion block W_m is k_m times
 // the unmodulated one; the fusion bias is untouched.
 func TestMLBScalesEncoderHeadAndFusionBlock(t *testing.T) {
-	run, train := ogmTestBuild(t, "mlb", nil, ogmTestData)
-	defer run.VS.Destroy()
-	defer train.Drop()
+	run, train := benchtest.Build(t, benchtest.Cell(t, "mlb", nil, 1, 1), benchtest.Set(t, ogmTestData, 1))
 	s := torchrt.NewScope()
 	defer s.Drop()
 	o := run.Method.(*MLB)
-	b := ogmTestBatch(s, train, 64, 1)
+	b := benchtest.Batch(s, train, 0, 64, 1)
 	ogmTestZeroGrads(run)
 	loss, out := o.Forward(s, b, true)
 	loss.MustBackward()
@@ -81,16 +77,5 @@ func TestMLBScalesEncoderHeadAndFusionBlock(t *testing.T) {
 		default:
 			t.Errorf("unexpected variable %s", name)
 		}
-	}
-}
-
-func TestMLBTrainsEndToEnd(t *testing.T) {
-	set := ogmTestSet(t, "synthetic:mix=R,train=300,val=100,test=200")
-	rec, err := bench.Train(context.Background(), ogmTestCell(t, "mlb", nil, 1, 4), set, gotch.CPU, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec.Test.Acc < 0.8 || len(rec.Test.PerModality) != 2 {
-		t.Fatalf("mlb test accuracy %.3f, unimodal %v", rec.Test.Acc, rec.Test.PerModality)
 	}
 }

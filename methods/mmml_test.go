@@ -1,11 +1,11 @@
 package methods
 
 import (
-	"context"
 	"math"
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/benchtest"
 	"github.com/mmfusion/bench/bench/torchrt"
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -55,7 +55,9 @@ func TestMMMLLossIsWeightedSum(t *testing.T) {
 	const wM, w1, w2 = 0.7, 1.3, 0.4
 	for _, train := range []bool{false, true} {
 		s := torchrt.NewScope()
-		run, b := mibTestBuild(t, s, "mmml", map[string]string{"w_fused": "0.7", "w_uni": "1.3:0.4"}, 16)
+		c := benchtest.CellOn(t, "mmml", map[string]string{"w_fused": "0.7", "w_uni": "1.3:0.4"}, "mlp", map[string]string{"hidden": "16"}, 3, 1)
+		run, split := benchtest.Build(t, c, benchtest.Set(t, tinyMix, 1))
+		b := benchtest.Batch(s, split, 0, 16, 1)
 		m := run.Method.(*MMML)
 		var widths []int64
 		for _, l := range m.fused.Layers {
@@ -96,7 +98,8 @@ func TestMMMLLossIsWeightedSum(t *testing.T) {
 func TestMMMLDropout(t *testing.T) {
 	s := torchrt.NewScope()
 	defer s.Drop()
-	run, b := mibTestBuild(t, s, "mmml", nil, 16)
+	run, train := benchtest.Build(t, benchtest.Cell(t, "mmml", nil, 3, 1), benchtest.Set(t, tinyMix, 1))
+	b := benchtest.Batch(s, train, 0, 16, 1)
 	m := run.Method.(*MMML)
 	_, e1 := m.Forward(s, b, false)
 	_, e2 := m.Forward(s, b, false)
@@ -147,18 +150,5 @@ func TestMMMLWeightsParam(t *testing.T) {
 		if _, err := mmmlWeights(bad, 2); err == nil {
 			t.Errorf("%q accepted for two modalities", bad)
 		}
-	}
-}
-
-// End to end: MMML trains and beats chance (K = 4) by far on a redundant problem.
-func TestMMMLTrains(t *testing.T) {
-	set := ogmTestSet(t, "synthetic:mix=R,train=400,val=200,test=200")
-	rec, err := bench.Train(context.Background(), mibTestCell(t, "mmml", "mlp", nil, nil, 1, 10), set, gotch.CPU, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("test accuracy %.3f, per modality %v", rec.Test.Acc, rec.Test.PerModality)
-	if rec.Test.Acc < 0.8 || len(rec.Test.PerModality) != 2 {
-		t.Fatalf("test accuracy %.3f (chance 0.25), per modality %v", rec.Test.Acc, rec.Test.PerModality)
 	}
 }

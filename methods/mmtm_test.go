@@ -1,13 +1,13 @@
 package methods
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"strings"
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/benchtest"
 	"github.com/mmfusion/bench/bench/data"
 	"github.com/mmfusion/bench/bench/layers"
 	"github.com/mmfusion/bench/bench/torchrt"
@@ -135,19 +135,8 @@ func mmtmBuild(t *testing.T, s *torchrt.Scope, encoder string, sets map[string]s
 // mmtmBuildRun is mmtmBuild that also returns the run (its variables, for gradients).
 func mmtmBuildRun(t *testing.T, s *torchrt.Scope, encoder string, sets map[string]string) (*MMTM, *bench.Run, *bench.Batch) {
 	t.Helper()
-	set := ogmTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16")
-	run, err := bench.Build(mibTestCell(t, "mmtm", encoder, sets, nil, 3, 1), set, gotch.CPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(run.VS.Destroy)
-	train := bench.SplitOnDevice(set.Train, set.Modalities, gotch.CPU)
-	t.Cleanup(train.Drop)
-	idx := make([]int64, 12)
-	for i := range idx {
-		idx[i] = int64(i)
-	}
-	return run.Method.(*MMTM), run, train.Batch(s, idx, gotch.CPU)
+	run, train := benchtest.Build(t, benchtest.CellOn(t, "mmtm", sets, encoder, nil, 3, 1), benchtest.Set(t, tinyMix, 1))
+	return run.Method.(*MMTM), run, benchtest.Batch(s, train, 0, 12, 0)
 }
 
 // Placement and shapes: with three stages of 4-D maps MMTMs follow stages 1 and 2 only (C_Z =
@@ -234,8 +223,7 @@ func TestMMTMGatesCoupleStreams(t *testing.T) {
 // each encoder parameter is the fused variant's plus the gradient of CE(ℓ¹) + CE(ℓ²) (computed
 // separately), and differs from the fused variant's.
 func TestMMTMLossSumOfThreeCEsAndFusedVariant(t *testing.T) {
-	dmiLockThread(t)
-	ts.MustGradSetEnabled(true)
+	benchtest.LockThread(t)
 	for _, encoder := range []string{"mlp", "mmtm-test-maps"} {
 		s := torchrt.NewScope()
 		m, run, b := mmtmBuildRun(t, s, encoder, nil)
@@ -294,22 +282,9 @@ func TestMMTMLossSumOfThreeCEsAndFusedVariant(t *testing.T) {
 
 // The trainer refuses mmtm on an encoder without stages, before training.
 func TestMMTMRefusesEncoderWithoutStages(t *testing.T) {
-	set := ogmTestSet(t, "synthetic:mix=R,train=32,val=16,test=16")
-	_, err := bench.Build(mibTestCell(t, "mmtm", "mmtm-test-flat", nil, nil, 1, 1), set, gotch.CPU)
+	set := benchtest.Set(t, "synthetic:mix=R,train=32,val=16,test=16", 1)
+	_, err := bench.Build(benchtest.CellOn(t, "mmtm", nil, "mmtm-test-flat", nil, 1, 1), set, gotch.CPU)
 	if err == nil || !strings.Contains(err.Error(), "stages") {
 		t.Fatalf("Build with a stage-less encoder: err = %v", err)
-	}
-}
-
-// End to end: MMTM trains and beats chance (K = 4) by far on a redundant problem.
-func TestMMTMTrains(t *testing.T) {
-	set := ogmTestSet(t, "synthetic:mix=R,train=400,val=200,test=200")
-	rec, err := bench.Train(context.Background(), mibTestCell(t, "mmtm", "mlp", nil, nil, 1, 10), set, gotch.CPU, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("test accuracy %.3f, per modality %v", rec.Test.Acc, rec.Test.PerModality)
-	if rec.Test.Acc < 0.8 || len(rec.Test.PerModality) != 2 {
-		t.Fatalf("test accuracy %.3f (chance 0.25), per modality %v", rec.Test.Acc, rec.Test.PerModality)
 	}
 }

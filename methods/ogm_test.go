@@ -1,73 +1,23 @@
 package methods
 
 import (
-	"context"
 	"math"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
-	"github.com/mmfusion/bench/bench/data"
+	"github.com/mmfusion/bench/bench/benchtest"
 	_ "github.com/mmfusion/bench/bench/encoders"
-	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/bench/torchrt"
 	_ "github.com/mmfusion/bench/datasets"
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 )
 
-// Test helpers shared by the method tests (prefixed ogm because they live here).
+// Numeric helpers shared by the method tests (prefixed ogm because they live here); cells, sets,
+// runs and batches come from bench/benchtest.
 
 const ogmTestData = "synthetic:mix=0.5R+0.5S,train=240,val=100,test=100"
-
-func ogmTestCell(t testing.TB, method string, sets map[string]string, seed int64, epochs int) *bench.Cell {
-	t.Helper()
-	c, err := bench.NewCell(method, sets, "synthetic", "mlp", map[string]string{"hidden": "32"}, seed,
-		store.TrainConfig{Optimizer: "sgd", LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 32, Epochs: epochs, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func ogmTestSet(t testing.TB, spec string) *data.Set {
-	t.Helper()
-	set, err := data.Load(spec, 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
-}
-
-// ogmTestBuild builds a model for method on the small synthetic set; the caller destroys run.VS and
-// drops train.
-//
-// libtorch's grad mode is per OS thread: the test goroutine is locked to its thread (never unlocked,
-// so the thread ends with the test and no grad-mode change can leak to another test) and grad mode is
-// switched on.
-func ogmTestBuild(t testing.TB, method string, sets map[string]string, spec string) (*bench.Run, *bench.SplitTensors) {
-	t.Helper()
-	runtime.LockOSThread()
-	ts.MustGradSetEnabled(true)
-	set := ogmTestSet(t, spec)
-	run, err := bench.Build(ogmTestCell(t, method, sets, 1, 1), set, gotch.CPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return run, bench.SplitOnDevice(set.Train, set.Modalities, gotch.CPU)
-}
-
-func ogmTestBatch(s *torchrt.Scope, train *bench.SplitTensors, n int, epoch int) *bench.Batch {
-	idx := make([]int64, n)
-	for i := range idx {
-		idx[i] = int64(i)
-	}
-	b := train.Batch(s, idx, gotch.CPU)
-	b.Epoch = epoch
-	return b
-}
 
 // ogmTestZeroGrads zeroes every defined gradient of the model.
 func ogmTestZeroGrads(run *bench.Run) {
@@ -206,12 +156,10 @@ func ogmTestModality(name string) int {
 // modality's by k < 1); biases and the whole fusion head keep their gradients; outside the window
 // nothing changes.
 func TestOGMScalesOnlyEncoderWeightGradients(t *testing.T) {
-	run, train := ogmTestBuild(t, "ogm", map[string]string{"ge": "false", "modulation_end": "3"}, ogmTestData)
-	defer run.VS.Destroy()
-	defer train.Drop()
+	run, train := benchtest.Build(t, benchtest.Cell(t, "ogm", map[string]string{"ge": "false", "modulation_end": "3"}, 1, 1), benchtest.Set(t, ogmTestData, 1))
 	s := torchrt.NewScope()
 	defer s.Drop()
-	ref, mod, k := ogmTestModulatedStep(t, s, run, ogmTestBatch(s, train, 64, 2), 0.8)
+	ref, mod, k := ogmTestModulatedStep(t, s, run, benchtest.Batch(s, train, 0, 64, 2), 0.8)
 	if !(math.Min(k[0], k[1]) < 0.5) || math.Max(k[0], k[1]) != 1 {
 		t.Fatalf("test setup: expected one modality slowed, k = %v", k)
 	}
@@ -233,7 +181,7 @@ func TestOGMScalesOnlyEncoderWeightGradients(t *testing.T) {
 		t.Fatalf("scaled %d and kept %d gradients; want 4 and 6", scaled, kept)
 	}
 	// Outside the window (epoch 4 > modulation_end 3): AfterBackward changes nothing.
-	ref, mod, _ = ogmTestModulatedStep(t, s, run, ogmTestBatch(s, train, 64, 4), 0.8)
+	ref, mod, _ = ogmTestModulatedStep(t, s, run, benchtest.Batch(s, train, 0, 64, 4), 0.8)
 	for name, r := range ref {
 		if d := ogmTestMaxDiff(s, mod[name], r, 1); d != 0 {
 			t.Errorf("%s modified outside the modulation window (max diff %g)", name, d)
@@ -244,12 +192,10 @@ func TestOGMScalesOnlyEncoderWeightGradients(t *testing.T) {
 // OGM-GE: the modulated gradient is k·g + ε with ε of std σ = std(g) + 1e-8, for both modalities
 // (the k = 1 one included); biases and the head are untouched.
 func TestOGMGENoiseHasGradientStd(t *testing.T) {
-	run, train := ogmTestBuild(t, "ogm", nil, ogmTestData)
-	defer run.VS.Destroy()
-	defer train.Drop()
+	run, train := benchtest.Build(t, benchtest.Cell(t, "ogm", nil, 1, 1), benchtest.Set(t, ogmTestData, 1))
 	s := torchrt.NewScope()
 	defer s.Drop()
-	ref, mod, k := ogmTestModulatedStep(t, s, run, ogmTestBatch(s, train, 64, 1), 0.8)
+	ref, mod, k := ogmTestModulatedStep(t, s, run, benchtest.Batch(s, train, 0, 64, 1), 0.8)
 	noisy := 0
 	for _, name := range ogmTestSortedNames(ref) {
 		r, g := ref[name], mod[name]
@@ -282,19 +228,5 @@ func TestOGMGENoiseHasGradientStd(t *testing.T) {
 	}
 	if noisy != 4 {
 		t.Fatalf("%d noisy gradients, want 4 (both modalities' weights)", noisy)
-	}
-}
-
-func TestOGMTrainsEndToEnd(t *testing.T) {
-	set := ogmTestSet(t, "synthetic:mix=R,train=300,val=100,test=200")
-	rec, err := bench.Train(context.Background(), ogmTestCell(t, "ogm", nil, 1, 4), set, gotch.CPU, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec.Test.Acc < 0.8 {
-		t.Fatalf("ogm test accuracy %.3f on a separable problem", rec.Test.Acc)
-	}
-	if len(rec.Test.PerModality) != 2 {
-		t.Fatalf("want both unimodal accuracies, got %v", rec.Test.PerModality)
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/benchtest"
 	"github.com/mmfusion/bench/bench/data"
-	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/bench/torchrt"
 	"github.com/sugarme/gotch"
 )
@@ -107,8 +107,8 @@ func rangeEdges(t *testing.T, s bench.ParamSpec) []string {
 // runs a training and an evaluation forward pass: a value the Range admits must give a model or an
 // error from New, never a libtorch panic (joint.fusion_hidden=-5 used to kill the process).
 func TestParamRangeEdgesBuildWithoutPanic(t *testing.T) {
-	dmiLockThread(t)
-	set := ogmTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16")
+	benchtest.LockThread(t)
+	set := benchtest.Set(t, tinyMix, 1)
 	train := bench.SplitOnDevice(set.Train, set.Modalities, gotch.CPU)
 	defer train.Drop()
 	builds := 0
@@ -159,8 +159,9 @@ func buildAndStep(t *testing.T, method string, sets map[string]string, set *data
 			err = fmt.Errorf("panic: %v", r)
 		}
 	}()
-	c, err := bench.NewCell(method, sets, "synthetic", "mlp", map[string]string{"hidden": "8"}, 1,
-		store.TrainConfig{Optimizer: "sgd", LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 16, Epochs: 2, Threads: 1})
+	cfg := benchtest.Config(2)
+	cfg.BatchSize = 16
+	c, err := bench.NewCell(method, sets, "synthetic", "mlp", map[string]string{"hidden": "8"}, 1, cfg)
 	if err != nil {
 		return fmt.Errorf("NewCell refused an in-range value: %w", err)
 	}
@@ -174,8 +175,7 @@ func buildAndStep(t *testing.T, method string, sets map[string]string, set *data
 	}
 	s := torchrt.NewScope()
 	defer s.Drop()
-	b := dmiTestBatch(s, train, 0, 16)
-	b.Epoch = 1
+	b := benchtest.Batch(s, train, 0, 16, 1)
 	for _, tr := range []bool{true, false} {
 		loss, out := run.Method.Forward(s, b, tr)
 		if loss == nil || out.Fused == nil {

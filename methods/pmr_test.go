@@ -1,7 +1,6 @@
 package methods
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -9,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/benchtest"
 	"github.com/mmfusion/bench/bench/layers"
 	"github.com/mmfusion/bench/bench/torchrt"
 	"github.com/sugarme/gotch"
@@ -91,9 +91,7 @@ func pmrTestOrder(seed uint64, n int) []int64 {
 // calculate_prototype gets the 0-based epoch just trained and blends only when it is > 0,
 // methods.md §4.1 as corrected); from epoch 3 they are 0.8·(new class means) + 0.2·(old prototypes).
 func TestPMRPrototypesAreClassMeansWithMomentum(t *testing.T) {
-	run, train := ogmTestBuild(t, "pmr", nil, ogmTestData)
-	defer run.VS.Destroy()
-	defer train.Drop()
+	run, train := benchtest.Build(t, benchtest.Cell(t, "pmr", nil, 1, 1), benchtest.Set(t, ogmTestData, 1))
 	s := torchrt.NewScope()
 	defer s.Drop()
 	p := run.Method.(*PMR)
@@ -142,9 +140,7 @@ func TestPMRPrototypesAreClassMeansWithMomentum(t *testing.T) {
 
 // A class absent from the subset takes its mean over the whole training split at epoch 1.
 func TestPMRMissingClassFallsBackToFullSplitMean(t *testing.T) {
-	run, train := ogmTestBuild(t, "pmr", nil, ogmTestData)
-	defer run.VS.Destroy()
-	defer train.Drop()
+	run, train := benchtest.Build(t, benchtest.Cell(t, "pmr", nil, 1, 1), benchtest.Set(t, ogmTestData, 1))
 	s := torchrt.NewScope()
 	defer s.Drop()
 	p := run.Method.(*PMR)
@@ -249,7 +245,7 @@ func pmrTestTensor(rows [][]float64) *ts.Tensor {
 // strong gets the class means (informative), the other gets them with the classes rotated
 // (misleading), so the other modality is the weaker one.
 func pmrTestSetup(t *testing.T, method string, sets map[string]string) (run *bench.Run, train *bench.SplitTensors, idx []int64, feats [][][]float64, ys []int64, s *torchrt.Scope) {
-	run, train = ogmTestBuild(t, method, sets, ogmTestData)
+	run, train = benchtest.Build(t, benchtest.Cell(t, method, sets, 1, 1), benchtest.Set(t, ogmTestData, 1))
 	s = torchrt.NewScope()
 	idx = make([]int64, 64)
 	for i := range idx {
@@ -562,19 +558,6 @@ func TestPMRPERGradientMatchesHandComputation(t *testing.T) {
 					t.Errorf("τ %v: %s[%d]: ∂(pmr-per) − ∂(pmr) = %.6g, want the hand PER gradient %.6g (pmr %.6g)", tau, name, i, got, want[name][i], base[name][i])
 				}
 			}
-		}
-	}
-}
-
-func TestPMRTrainsEndToEnd(t *testing.T) {
-	set := ogmTestSet(t, "synthetic:mix=R,train=300,val=100,test=200")
-	for _, method := range []string{"pmr", "pmr-per"} {
-		rec, err := bench.Train(context.Background(), ogmTestCell(t, method, nil, 1, 4), set, gotch.CPU, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.Test.Acc < 0.8 {
-			t.Fatalf("%s test accuracy %.3f on a separable problem", method, rec.Test.Acc)
 		}
 	}
 }

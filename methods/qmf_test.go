@@ -1,11 +1,11 @@
 package methods
 
 import (
-	"context"
 	"math"
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/benchtest"
 	"github.com/mmfusion/bench/bench/torchrt"
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -123,14 +123,7 @@ func TestQMFFusionAndDetach(t *testing.T) {
 func TestQMFHistoryByIndex(t *testing.T) {
 	s := torchrt.NewScope()
 	defer s.Drop()
-	set := ogmTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16")
-	run, err := bench.Build(mibTestCell(t, "qmf", "mlp", nil, nil, 3, 1), set, gotch.CPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer run.VS.Destroy()
-	train := bench.SplitOnDevice(set.Train, set.Modalities, gotch.CPU)
-	defer train.Drop()
+	run, train := benchtest.Build(t, benchtest.Cell(t, "qmf", nil, 3, 1), benchtest.Set(t, tinyMix, 1))
 	q := run.Method.(*QMF)
 	q.EpochStart(&bench.EpochContext{Epoch: 1, Train: train})
 	for m := range q.hist {
@@ -169,11 +162,9 @@ func TestQMFHistoryByIndex(t *testing.T) {
 func TestQMFFirstBatchGuardAndLoss(t *testing.T) {
 	s := torchrt.NewScope()
 	defer s.Drop()
-	run, b := mibTestBuild(t, s, "qmf", map[string]string{"lambda": "0.7", "rank_margin": "conventional"}, 16)
+	run, train := benchtest.Build(t, benchtest.Cell(t, "qmf", map[string]string{"lambda": "0.7", "rank_margin": "conventional"}, 3, 1), benchtest.Set(t, tinyMix, 1))
+	b := benchtest.Batch(s, train, 0, 16, 1)
 	q := run.Method.(*QMF)
-	set := ogmTestSet(t, "synthetic:mix=0.5R+0.5S,train=64,val=16,test=16") // the set mibTestBuild uses
-	train := bench.SplitOnDevice(set.Train, set.Modalities, gotch.CPU)
-	defer train.Drop()
 	q.EpochStart(&bench.EpochContext{Epoch: 1, Train: train})
 	plain := func(out bench.Outputs, b *bench.Batch) float64 {
 		y := b.Y.Int64Values()
@@ -228,18 +219,5 @@ func TestQMFFirstBatchGuardAndLoss(t *testing.T) {
 	}
 	if got := loss2.MustFloat64Value(nil); !mibClose(got, want, 1e-5) {
 		t.Fatalf("second batch: loss %v, want CE terms + λ·ΣL_rank = %v", got, want)
-	}
-}
-
-// End to end: QMF trains and beats chance (K = 4) by far on a redundant problem.
-func TestQMFTrains(t *testing.T) {
-	set := ogmTestSet(t, "synthetic:mix=R,train=400,val=200,test=200")
-	rec, err := bench.Train(context.Background(), mibTestCell(t, "qmf", "mlp", nil, nil, 1, 6), set, gotch.CPU, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("test accuracy %.3f, per modality %v", rec.Test.Acc, rec.Test.PerModality)
-	if rec.Test.Acc < 0.8 || len(rec.Test.PerModality) != 2 {
-		t.Fatalf("test accuracy %.3f (chance 0.25), per modality %v", rec.Test.Acc, rec.Test.PerModality)
 	}
 }

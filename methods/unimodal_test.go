@@ -1,12 +1,11 @@
 package methods
 
 import (
-	"context"
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
+	"github.com/mmfusion/bench/bench/benchtest"
 	"github.com/mmfusion/bench/bench/torchrt"
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -15,7 +14,8 @@ import (
 func TestUnimodalIgnoresOtherModality(t *testing.T) {
 	for m, method := range []string{"uni-1", "uni-2"} {
 		s := torchrt.NewScope()
-		run, b := mibTestBuild(t, s, method, nil, 16)
+		run, train := benchtest.Build(t, benchtest.Cell(t, method, nil, 3, 1), benchtest.Set(t, tinyMix, 1))
+		b := benchtest.Batch(s, train, 0, 16, 1)
 		other := 1 - m
 		perturb := func(k int) *bench.Batch {
 			x := append([]*ts.Tensor(nil), b.X...)
@@ -55,12 +55,9 @@ func TestUnimodalIgnoresOtherModality(t *testing.T) {
 // (K = 4), and each record reports only its own modality. The unused encoder gets no gradient; the
 // optimiser must cope with that.
 func TestUnimodalTrainsOnItsModality(t *testing.T) {
-	set := ogmTestSet(t, "synthetic:mix=U1,train=400,val=200,test=200")
+	set := benchtest.Set(t, "synthetic:mix=U1,train=400,val=200,test=200", 1)
 	for m, method := range []string{"uni-1", "uni-2"} {
-		rec, err := bench.Train(context.Background(), mibTestCell(t, method, "mlp", nil, nil, 1, 6), set, gotch.CPU, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rec := benchtest.Train(t, benchtest.Cell(t, method, nil, 1, 6), set)
 		t.Logf("%s: test accuracy %.3f, per modality %v", method, rec.Test.Acc, rec.Test.PerModality)
 		name := set.Modalities[m].Name
 		if len(rec.Test.PerModality) != 1 || rec.Test.PerModality[name] != rec.Test.Acc {
