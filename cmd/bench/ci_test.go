@@ -116,6 +116,8 @@ func TestCIRegressionFailsEveryBrokenMethod(t *testing.T) {
 			t.Errorf("%s on %s: missing from the broken run (its label changed?)", row.Label, row.Dataset)
 			continue
 		}
+		t.Logf("%-10s baseline %5.1f %%, broken %5.1f %%, allowed drop %4.1f points: %s",
+			row.Label, 100*row.Base.Mean, 100*row.Cur.Mean, 100*row.Threshold, row.Status)
 		if row.Status != reports.StatusRegressed {
 			t.Errorf("%s on %s with its training loss zeroed: %s (baseline %.1f %%, now %.1f %%, allowed drop %.1f points): the CI regression cannot see it break",
 				row.Label, row.Dataset, row.Status, 100*row.Base.Mean, 100*(row.Base.Mean+row.Delta), 100*row.Threshold)
