@@ -211,7 +211,7 @@ func TestResolveRecipe(t *testing.T) {
 // reference never meets a method it cannot resolve.
 func TestEveryMethodDeclaresARecipe(t *testing.T) {
 	shared := store.TrainConfig{Optimizer: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 64, Epochs: 30}
-	for _, m := range bench.Methods.Names() {
+	for _, m := range benchtest.Methods() {
 		tc, err := bench.ResolveRecipe(bench.RecipeReference, m, "synthetic", shared)
 		if err != nil {
 			t.Errorf("%s: %v", m, err)

@@ -556,6 +556,15 @@ func TrainClocked(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device,
 		ended(PhaseTrain)
 		ev := r.evaluate(val, epoch)
 		vm := r.metrics(ev)
+		if math.IsNaN(vm.Loss) || math.IsInf(vm.Loss, 0) {
+			// The model outputs NaN or ±Inf although the training loss stayed finite (huge weights):
+			// its predictions are argmaxes of garbage, not a result.
+			rec.Status = store.StatusDiverged
+			rec.Reason = fmt.Sprintf("validation loss %v at epoch %d (training loss %.4g)", vm.Loss, epoch, trainLoss)
+			rec.WallSeconds = time.Since(began).Seconds()
+			rec.Finished = time.Now().UTC()
+			return rec, ErrDiverged
+		}
 		es := store.EpochStats{Epoch: epoch, TrainLoss: trainLoss, ValLoss: vm.Loss, ValAcc: vm.Acc, ValF1: vm.MacroF1, Stage: stage, LR: epochLR}
 		rec.Curves = append(rec.Curves, es)
 		if progress != nil {

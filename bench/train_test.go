@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -17,6 +18,7 @@ import (
 	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/benchtest"
 	"github.com/mmfusion/bench/bench/data"
+	"github.com/mmfusion/bench/bench/layers"
 	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/bench/torchrt"
 	_ "github.com/mmfusion/bench/methods"
@@ -251,7 +253,7 @@ func TestConsecutiveCellsKeepMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("40 cells")
 	}
-	methods := bench.Methods.Names()
+	methods := benchtest.Methods()
 	cells := 40
 	if n, err := strconv.Atoi(os.Getenv("BENCH_MEMTEST_CELLS")); err == nil && n > 10 {
 		cells = n // a longer look: BENCH_MEMTEST_CELLS=200 go test -run TestConsecutiveCells ./bench/
@@ -303,7 +305,7 @@ func mustEncoder(t testing.TB, name string) bench.EncoderSpec {
 func TestCellFreesEveryTensorAndScalar(t *testing.T) {
 	set := benchtest.Set(t, "synthetic:train=128,val=64,test=64", 1)
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	for _, m := range bench.Methods.Names() {
+	for _, m := range benchtest.Methods() {
 		tensors, scalars := atomic.LoadInt64(&ts.LiveTensors), atomic.LoadInt64(&ts.LiveScalars)
 		if _, err := bench.Train(context.Background(), benchtest.Cell(t, m, nil, 1, 3), set, gotch.CPU, nil); err != nil {
 			t.Fatalf("%s: %v", m, err)
@@ -312,5 +314,41 @@ func TestCellFreesEveryTensorAndScalar(t *testing.T) {
 		if dt != 0 || dsc != 0 {
 			t.Errorf("%s: a cell left %d tensors and %d scalars alive", m, dt, dsc)
 		}
+	}
+}
+
+// nanEval trains a linear head on modality 1 normally but outputs NaN logits when evaluated: the
+// state of a model whose weights blew up while its training loss stayed finite.
+type nanEval struct {
+	enc  bench.Encoder
+	head *layers.Linear
+}
+
+func (m *nanEval) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor, bench.Outputs) {
+	logits := m.head.Forward(s, m.enc.Forward(s, b.X[0], train))
+	if !train {
+		logits = s.T(logits.MustMulScalar(s.Scalar(math.NaN()), false))
+	}
+	return layers.CrossEntropy(s, logits, b.Y), bench.Outputs{Fused: logits}
+}
+
+func init() {
+	bench.Methods.Register("test-nan-eval", "test only: finite training loss, NaN validation outputs", bench.MethodSpec{
+		New: func(env *bench.Env) (bench.Method, error) {
+			return &nanEval{enc: env.Encoders[0], head: layers.NewLinear(env.Path.Sub("head"), env.Encoders[0].OutDim(), env.NumClasses)}, nil
+		},
+	})
+}
+
+// A NaN validation loss is divergence, even when the training loss stayed finite: the cell is not
+// stored as ok with accuracies computed from NaN logits.
+func TestNonFiniteValidationLossIsDivergence(t *testing.T) {
+	set := benchtest.Set(t, "synthetic:mix=R,train=100,val=50,test=50", 1)
+	rec, err := bench.Train(context.Background(), benchtest.Cell(t, "test-nan-eval", nil, 1, 3), set, gotch.CPU, nil)
+	if !errors.Is(err, bench.ErrDiverged) || rec == nil {
+		t.Fatalf("err = %v, want ErrDiverged", err)
+	}
+	if rec.Status != store.StatusDiverged || !strings.Contains(rec.Reason, "validation loss NaN at epoch 1") {
+		t.Fatalf("status %q, reason %q", rec.Status, rec.Reason)
 	}
 }

@@ -10,6 +10,7 @@ package benchtest
 import (
 	"context"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
@@ -114,4 +115,16 @@ func Train(t testing.TB, c *bench.Cell, set *data.Set) *store.Record {
 		t.Fatalf("%s: %v", c.Method, err)
 	}
 	return rec
+}
+
+// Methods is every registered method but those a test registered (description "test only: …"),
+// in name order: what a test that covers every method iterates over.
+func Methods() []string {
+	var out []string
+	for _, e := range bench.Methods.Entries() {
+		if !strings.HasPrefix(e.Description, "test only") {
+			out = append(out, e.Name)
+		}
+	}
+	return out
 }
