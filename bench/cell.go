@@ -83,6 +83,8 @@ func CheckTrain(t store.TrainConfig) error {
 		return fmt.Errorf("initialisation %q: want %q or %q", t.Init, InitDefault, InitXavierNormal)
 	case t.EarlyStop < 0:
 		return fmt.Errorf("early stop %d: must be ≥ 0", t.EarlyStop)
+	case t.Alternate && len(t.Stages) > 0:
+		return fmt.Errorf("alternating per-branch steps with training stages: not supported")
 	}
 	if err := checkSchedule(t.Schedule); err != nil {
 		return err

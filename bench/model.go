@@ -160,6 +160,19 @@ type EpochContext struct {
 	Order []int64
 }
 
+// Alternating is a method with branches that can train by alternating per-branch steps
+// (store.TrainConfig.Alternate, the official MMTM code): on every batch, for k = 0 … Branches()−1 in
+// turn, a fresh forward whose loss is BranchLoss(k), and a step of branch k's own optimiser over
+// BranchVars(k). Variables may belong to several branches (MMTM's fusion modules): each branch's
+// optimiser keeps its own state for them.
+type Alternating interface {
+	Branches() int
+	// BranchVars are the variables that branch k's steps update (the trainer keeps the trainable ones).
+	BranchVars(k int) []*ts.Tensor
+	// BranchLoss is the training loss of branch k on b from a fresh training-mode forward.
+	BranchLoss(s *torchrt.Scope, b *Batch, k int) *ts.Tensor
+}
+
 // Closer frees state a method keeps across steps (prototypes, histories); the trainer calls it when
 // the run ends.
 type Closer interface {

@@ -27,8 +27,9 @@ func NewOptimizer(t store.TrainConfig, vs *nn.VarStore, lr float64) (*nn.Optimiz
 	return nil, fmt.Errorf("optimizer %q: want sgd, adam or adamw", t.Optimizer)
 }
 
-// schedule steps a learning-rate schedule once per epoch, after validation (gotch's StepLR and
-// ReduceLROnPlateau, which follow PyTorch's; gotch rounds StepLR's rates to 10 decimals).
+// schedule steps a learning-rate schedule once per epoch, after validation (gotch's StepLR,
+// MultiStepLR and ReduceLROnPlateau, which follow PyTorch's; gotch rounds StepLR's and MultiStepLR's
+// rates to 10 decimals).
 type schedule struct {
 	s       *nn.LRScheduler
 	monitor string
@@ -40,6 +41,8 @@ func newSchedule(opt *nn.Optimizer, sc *store.Schedule) *schedule {
 		return &schedule{}
 	case sc.Kind == "step":
 		return &schedule{s: nn.NewStepLR(opt, sc.StepSize, sc.Gamma).Build()}
+	case sc.Kind == "multistep":
+		return &schedule{s: nn.NewMultiStepLR(opt, sc.Milestones, sc.Gamma).Build()}
 	}
 	mode := "min"
 	if sc.Monitor == "val_acc" {
@@ -114,4 +117,18 @@ func initXavierNormal(vs *nn.VarStore) {
 			}
 		}
 	})
+}
+
+// newCOptimizer is NewOptimizer's optimiser as a bare C optimiser holding no variables yet (add them
+// with AddParameters): the per-branch optimisers of alternating steps hold a subset of the model.
+func newCOptimizer(t store.TrainConfig, lr float64) (*ts.COptimizer, error) {
+	switch t.Optimizer {
+	case "sgd", "":
+		return ts.Sgd(lr, t.Momentum, 0, t.WeightDecay, false)
+	case "adam":
+		return ts.Adam(lr, 0.9, 0.999, t.WeightDecay)
+	case "adamw":
+		return ts.AdamW(lr, 0.9, 0.999, t.WeightDecay)
+	}
+	return nil, fmt.Errorf("optimizer %q: want sgd, adam or adamw", t.Optimizer)
 }

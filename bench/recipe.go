@@ -38,7 +38,9 @@ type ReferenceRecipe struct {
 	Init              string
 	EarlyStop         int
 	Stages            []store.StageConfig
-	Notes             []string // deviations of our implementation of the recipe
+	// Alternate: alternating per-branch steps, one optimiser per branch (store.TrainConfig.Alternate).
+	Alternate bool
+	Notes     []string // deviations of our implementation of the recipe
 }
 
 // NoRecipe is registered for a method whose reference has no training recipe; the reason is
@@ -149,7 +151,7 @@ func ResolveRecipe(name, method, dataset string, shared store.TrainConfig) (stor
 	} else {
 		kept = append(kept, "epochs")
 	}
-	t.Schedule, t.Init, t.EarlyStop, t.Stages = row.Schedule, row.Init, row.EarlyStop, row.Stages
+	t.Schedule, t.Init, t.EarlyStop, t.Stages, t.Alternate = row.Schedule, row.Init, row.EarlyStop, row.Stages, row.Alternate
 	if len(kept) > 0 {
 		notes = append(notes, "not given by the reference, kept from the shared protocol: "+strings.Join(kept, ", "))
 	}
@@ -164,7 +166,7 @@ func recipeKey(t store.TrainConfig) *recipeKeyFields {
 	if t.Recipe == "" {
 		return nil
 	}
-	return &recipeKeyFields{Recipe: t.Recipe, Optimizer: t.Optimizer, Schedule: t.Schedule, Init: t.Init, EarlyStop: t.EarlyStop, Stages: t.Stages}
+	return &recipeKeyFields{Recipe: t.Recipe, Optimizer: t.Optimizer, Schedule: t.Schedule, Init: t.Init, EarlyStop: t.EarlyStop, Stages: t.Stages, Alternate: t.Alternate}
 }
 
 type recipeKeyFields struct {
@@ -174,6 +176,7 @@ type recipeKeyFields struct {
 	Init      string              `json:"init,omitempty"`
 	EarlyStop int                 `json:"early_stop,omitempty"`
 	Stages    []store.StageConfig `json:"stages,omitempty"`
+	Alternate bool                `json:"alternate,omitempty"`
 }
 
 // ScheduleText is a schedule in a few words, for tables ("StepLR(70, 0.1)").
@@ -183,6 +186,12 @@ func ScheduleText(s *store.Schedule) string {
 		return "constant lr"
 	case s.Kind == "step":
 		return fmt.Sprintf("StepLR(%d, %g)", s.StepSize, s.Gamma)
+	case s.Kind == "multistep":
+		ms := make([]string, len(s.Milestones))
+		for i, m := range s.Milestones {
+			ms[i] = fmt.Sprint(m)
+		}
+		return fmt.Sprintf("MultiStepLR([%s], %g)", strings.Join(ms, ", "), s.Gamma)
 	case s.Kind == "plateau":
 		return fmt.Sprintf("ReduceLROnPlateau(%s, %g, %d)", s.Monitor, s.Factor, s.Patience)
 	}
@@ -199,12 +208,20 @@ func checkSchedule(s *store.Schedule) error {
 		if s.StepSize < 1 || !(s.Gamma > 0 && s.Gamma <= 1) {
 			return fmt.Errorf("schedule %s: want step size ≥ 1 and gamma in (0, 1]", ScheduleText(s))
 		}
+	case "multistep":
+		ok := len(s.Milestones) > 0 && s.Gamma > 0 && s.Gamma <= 1
+		for i, m := range s.Milestones {
+			ok = ok && m >= 1 && (i == 0 || m > s.Milestones[i-1])
+		}
+		if !ok {
+			return fmt.Errorf("schedule %s: want increasing milestones ≥ 1 and gamma in (0, 1]", ScheduleText(s))
+		}
 	case "plateau":
 		if s.Patience < 0 || !(s.Factor > 0 && s.Factor < 1) || (s.Monitor != "val_loss" && s.Monitor != "val_acc") {
 			return fmt.Errorf("schedule %s: want patience ≥ 0, factor in (0, 1), monitor val_loss or val_acc", ScheduleText(s))
 		}
 	default:
-		return fmt.Errorf("schedule kind %q: want step or plateau", s.Kind)
+		return fmt.Errorf("schedule kind %q: want step, multistep or plateau", s.Kind)
 	}
 	return nil
 }
@@ -225,6 +242,9 @@ func DescribeRecipe(t store.TrainConfig) string {
 		opt = fmt.Sprintf("%s, fresh at each stage; %s", opt, strings.Join(st, "; "))
 	} else {
 		opt += ", " + ScheduleText(t.Schedule)
+	}
+	if t.Alternate {
+		opt += ", alternating per-branch steps (one optimiser per branch)"
 	}
 	parts := []string{opt, fmt.Sprintf("%d epochs", t.Epochs), fmt.Sprintf("batch %d", t.BatchSize)}
 	if t.EarlyStop > 0 {

@@ -2,14 +2,18 @@ package bench_test
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/benchtest"
 	"github.com/mmfusion/bench/bench/store"
 	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
 )
 
 func epochLRs(rec *store.Record) []float64 {
@@ -240,5 +244,98 @@ func TestRecipeIsPartOfTheKey(t *testing.T) {
 	// this is the same key fields at Version 0.2.0.
 	if want := "joint-synthetic-mlp-s1_5b7d948f59829924"; shared != want {
 		t.Fatalf("shared cell key %q, want %q: adding recipes changed the keys of shared cells", shared, want)
+	}
+}
+
+// MMTM's reference recipe is the official NTU training (haamoon/mmtm main_mmtm_ntu.py): Adam lr
+// 1e-4, wd 1e-4, batch 20, 70 epochs, ×0.1 before 1-based epochs 6 and 21, alternating per-branch
+// steps; its cell key differs from the shared cell's and from the same recipe without alternation.
+func TestMMTMReferenceRecipeAlternates(t *testing.T) {
+	shared := store.TrainConfig{Optimizer: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 64, Epochs: 30, Threads: 2}
+	tc, err := bench.ResolveRecipe(bench.RecipeReference, "mmtm", "synthetic", shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tc.Alternate || tc.Optimizer != "adam" || tc.LR != 1e-4 || tc.WeightDecay != 1e-4 || tc.BatchSize != 20 || tc.Epochs != 70 ||
+		tc.Schedule == nil || tc.Schedule.Kind != "multistep" || fmt.Sprint(tc.Schedule.Milestones) != "[5 20]" || tc.Schedule.Gamma != 0.1 ||
+		!strings.Contains(tc.RecipeSource, "haamoon/mmtm main_mmtm_ntu.py") {
+		t.Fatalf("mmtm reference recipe: %+v", tc)
+	}
+	if err := bench.CheckTrain(tc); err != nil {
+		t.Fatal(err)
+	}
+	if d := bench.DescribeRecipe(tc); !strings.Contains(d, "MultiStepLR([5, 20], 0.1)") || !strings.Contains(d, "alternating per-branch steps") {
+		t.Fatalf("DescribeRecipe: %q", d)
+	}
+	c := benchtest.Cell(t, "mmtm", nil, 1, 5)
+	sharedKey := c.Key("abc")
+	ref := *c
+	ref.Train = tc
+	noAlt := ref
+	noAlt.Train.Alternate = false
+	if k := ref.Key("abc"); k == sharedKey || k == noAlt.Key("abc") {
+		t.Fatalf("alternating reference cell key %s: shared %s, without alternation %s", k, sharedKey, noAlt.Key("abc"))
+	}
+	staged := tc
+	staged.Stages = []store.StageConfig{{LR: 1e-3}}
+	if bench.CheckTrain(staged) == nil {
+		t.Fatal("alternating steps with stages were accepted")
+	}
+	for _, bad := range []*store.Schedule{{Kind: "multistep", Gamma: 0.1}, {Kind: "multistep", Milestones: []int{5, 5}, Gamma: 0.1},
+		{Kind: "multistep", Milestones: []int{0}, Gamma: 0.1}, {Kind: "multistep", Milestones: []int{5}, Gamma: 2}} {
+		bt := tc
+		bt.Schedule = bad
+		if bench.CheckTrain(bt) == nil {
+			t.Fatalf("schedule %+v accepted", *bad)
+		}
+	}
+	joint := benchtest.Cell(t, "joint", nil, 1, 5)
+	if err := bench.CheckTrain(joint.Train); err != nil {
+		t.Fatal(err)
+	}
+	alt := joint.Train
+	alt.Alternate = true
+	if _, err := bench.Train(context.Background(), &bench.Cell{Method: "joint", Dataset: joint.Dataset, Encoder: joint.Encoder,
+		MethodParams: joint.MethodParams, EncoderParams: joint.EncoderParams, Seed: 1, Train: alt},
+		benchtest.Set(t, "synthetic:train=40,val=20,test=20", 1), gotch.CPU, nil); err == nil || !strings.Contains(err.Error(), "no branches") {
+		t.Fatalf("joint with alternating steps: %v, want a refusal", err)
+	}
+}
+
+// A cell under MMTM's reference recipe (22 of its epochs) records the rates of the official code's
+// update_lr calls: 1e-4 for epochs 1–5, 1e-5 for 6–20, 1e-6 from 21; it alternates, and frees every
+// tensor it created.
+func TestMMTMReferenceScheduleAndFrees(t *testing.T) {
+	tc, err := bench.ResolveRecipe(bench.RecipeReference, "mmtm", "synthetic", benchtest.Config(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.Epochs = 22
+	c := benchtest.Cell(t, "mmtm", nil, 1, 22)
+	c.Train = tc
+	set := benchtest.Set(t, "synthetic:train=60,val=30,test=30", 1)
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	tensors, scalars := atomic.LoadInt64(&ts.LiveTensors), atomic.LoadInt64(&ts.LiveScalars)
+	rec, err := bench.Train(context.Background(), c, set, gotch.CPU, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dt, dsc := atomic.LoadInt64(&ts.LiveTensors)-tensors, atomic.LoadInt64(&ts.LiveScalars)-scalars; dt != 0 || dsc != 0 {
+		t.Errorf("an alternating cell left %d tensors and %d scalars alive", dt, dsc)
+	}
+	var want []float64
+	for e := 1; e <= 22; e++ {
+		switch {
+		case e <= 5:
+			want = append(want, 1e-4)
+		case e <= 20:
+			want = append(want, 1e-5)
+		default:
+			want = append(want, 1e-6)
+		}
+	}
+	sameLRs(t, "mmtm reference", epochLRs(rec), want)
+	if !rec.Train.Alternate || rec.Status != store.StatusOK {
+		t.Fatalf("record: alternate %v, status %s", rec.Train.Alternate, rec.Status)
 	}
 }

@@ -180,6 +180,80 @@ type Run struct {
 	VS       *nn.VarStore
 	Method   Method
 	Encoders []Encoder
+	alt      *alternation // per-branch optimisers while alternating (StartAlternating), else nil
+}
+
+// alternation is the state of alternating per-branch steps: the method's branches and one C
+// optimiser per branch over that branch's trainable variables.
+type alternation struct {
+	m    Alternating
+	opts []*ts.COptimizer
+}
+
+// StartAlternating makes every later Step an alternating one (store.TrainConfig.Alternate): it
+// builds one optimiser of t's kind and weight decay per branch of the method, at rate lr, over the
+// branch's trainable variables (a variable in several branches is in several optimisers, each with
+// its own state). StopAlternating frees them; Train calls both when t.Alternate is set.
+func (r *Run) StartAlternating(t store.TrainConfig, lr float64) error {
+	am, ok := r.Method.(Alternating)
+	if !ok {
+		return fmt.Errorf("method %s has no branches to alternate (bench.Alternating)", r.Cell.Method)
+	}
+	r.StopAlternating()
+	alt := &alternation{m: am}
+	for k := range am.Branches() {
+		opt, err := newCOptimizer(t, lr)
+		if err != nil {
+			alt.drop()
+			return err
+		}
+		alt.opts = append(alt.opts, opt)
+		n := 0
+		for _, v := range am.BranchVars(k) {
+			if !v.MustRequiresGrad() {
+				continue
+			}
+			if err := opt.AddParameter(v, 0); err != nil {
+				alt.drop()
+				return fmt.Errorf("branch %d optimiser: %w", k, err)
+			}
+			n++
+		}
+		if n == 0 {
+			alt.drop()
+			return fmt.Errorf("method %s: branch %d has no trainable variables", r.Cell.Method, k)
+		}
+	}
+	r.alt = alt
+	return nil
+}
+
+// SetBranchLR sets the learning rate of every branch optimiser (no-op when not alternating).
+func (r *Run) SetBranchLR(lr float64) {
+	if r.alt == nil {
+		return
+	}
+	for _, o := range r.alt.opts {
+		if err := o.SetLearningRate(lr); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// StopAlternating frees the branch optimisers (their state and references to the variables); later
+// steps are plain ones.
+func (r *Run) StopAlternating() {
+	if r.alt != nil {
+		r.alt.drop()
+		r.alt = nil
+	}
+}
+
+func (a *alternation) drop() {
+	for _, o := range a.opts {
+		o.Drop()
+	}
+	a.opts = nil
 }
 
 // Build seeds libtorch and constructs the encoders and the method for the cell.
@@ -351,22 +425,46 @@ var BreakTrainingLoss bool
 // method's AfterBackwarder, or nil) and an optimiser step. It returns the loss value; the tensors it
 // creates belong to s. TrainEpoch calls it with the method's own hook; call it directly only to time
 // or inspect single steps (after StartEpoch, as TrainEpoch does).
+//
+// While alternating (StartAlternating) a step is one sub-step per branch k in turn, as the official
+// MMTM code's step(0), step(1): a fresh forward (after the previous sub-step's update) whose loss is
+// the method's BranchLoss(k), every gradient of the model zeroed (opt's ZeroGrad over the whole
+// VarStore, so nothing accumulates across sub-steps), backward, hook, and a step of branch k's
+// optimiser only; opt itself never steps. It returns the mean of the sub-steps' losses, or the first
+// non-finite one (the later sub-steps are not taken).
 func (r *Run) Step(s *torchrt.Scope, b *Batch, opt *nn.Optimizer, hook AfterBackwarder) float64 {
-	loss, _ := r.Method.Forward(s, b, true)
-	if BreakTrainingLoss {
-		loss = s.T(loss.MustMulScalar(s.Scalar(0), false))
+	n := 1
+	if r.alt != nil {
+		n = len(r.alt.opts)
 	}
-	lv := loss.MustFloat64Value(nil)
-	if math.IsNaN(lv) || math.IsInf(lv, 0) {
-		return lv
+	var sum float64
+	for k := range n {
+		var loss *ts.Tensor
+		if r.alt == nil {
+			loss, _ = r.Method.Forward(s, b, true)
+		} else {
+			loss = r.alt.m.BranchLoss(s, b, k)
+		}
+		if BreakTrainingLoss {
+			loss = s.T(loss.MustMulScalar(s.Scalar(0), false))
+		}
+		lv := loss.MustFloat64Value(nil)
+		if math.IsNaN(lv) || math.IsInf(lv, 0) {
+			return lv
+		}
+		opt.MustZeroGrad()
+		loss.MustBackward()
+		if hook != nil {
+			hook.AfterBackward(s, b)
+		}
+		if r.alt == nil {
+			opt.MustStep()
+		} else if err := r.alt.opts[k].Step(); err != nil {
+			panic(err)
+		}
+		sum += lv
 	}
-	opt.MustZeroGrad()
-	loss.MustBackward()
-	if hook != nil {
-		hook.AfterBackward(s, b)
-	}
-	opt.MustStep()
-	return lv
+	return sum / float64(n)
 }
 
 // StartEpoch tells the method that training epoch epoch (1-based) begins: its EpochStart hook, if
@@ -498,6 +596,13 @@ func TrainClocked(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device,
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
 	sched := newSchedule(opt, c.Train.Schedule)
+	if c.Train.Alternate { // opt carries the schedule; the branch optimisers take its rate each epoch
+		if err := r.StartAlternating(c.Train, c.Train.LR); err != nil {
+			opt.Drop()
+			return nil, err
+		}
+		defer r.StopAlternating()
+	}
 	// The C optimizer holds every parameter, its gradient and momentum: free it when the cell ends
 	// (the closure frees the last stage's optimizer).
 	defer func() {
@@ -544,6 +649,7 @@ func TrainClocked(ctx context.Context, c *Cell, set *data.Set, dev gotch.Device,
 		ended(PhaseOther)
 		order.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 		epochLR := opt.GetLRs()[0]
+		r.SetBranchLR(epochLR)
 		trainLoss, err := r.TrainEpoch(ctx, s, train, opt, epoch, c.Train.BatchSize, perm)
 		if de := (*DivergedError)(nil); errors.As(err, &de) {
 			rec.Status, rec.Reason = store.StatusDiverged, de.Error()

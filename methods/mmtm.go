@@ -2,6 +2,9 @@ package methods
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/layers"
@@ -16,7 +19,7 @@ func init() {
 			{Name: "ratio", Default: "4", Kind: "int", Range: "[1,inf)", Help: "reduction ratio: C_Z = ⌊2(C_A+C_B)/ratio⌋ (reference 4)"},
 			{Name: "gate_scale", Default: "1", Kind: "enum:1|2", Help: "gate = scale·σ(E): 1 as in all public code (default), 2 as in the paper"},
 			{Name: "loss", Default: "sum", Kind: "enum:sum|fused",
-				Help: "sum: CE(fused) + CE(ℓ¹) + CE(ℓ²) with ℓᵐ the per-branch logits, one optimiser (default; QMF's RGBD training, methods.md §6.2); fused: CE(fused) only, a declared variant that no public code trains (the official per-branch alternating updates are not this parameter)"},
+				Help: "sum: CE(fused) + CE(ℓ¹) + CE(ℓ²) with ℓᵐ the per-branch logits, one optimiser (default; QMF's RGBD training, methods.md §6.2); fused: CE(fused) only, a declared variant that no public code trains (ignored under alternating per-branch steps, --recipe reference, whose losses are CE(ℓ¹) and CE(ℓ²) in turn)"},
 			{Name: "first_stage", Default: "-1", Kind: "int", Range: "[-1,inf)",
 				Help: "fuse after every stage ≥ this one (0-based, below the encoder's stage count, checked when built); -1: after every stage but the first when the encoder has ≥ 3 stages, after every stage otherwise"},
 		},
@@ -89,9 +92,11 @@ func (m *mmtmModule) forward(s *torchrt.Scope, a, b *ts.Tensor, scale float64) (
 // chosen stages (methods.md §6.2); the last stage's (recalibrated) maps are pooled, each stream has a
 // linear head, and the fused prediction is the average of the two logits. Loss (methods.md §6.2 as
 // corrected): CE(fused) + CE(ℓ¹) + CE(ℓ²) with the per-branch logits ℓᵐ (loss=sum, the default, as
-// QMF's RGBD training, one optimiser); loss=fused is CE(fused) alone, a declared variant. The
-// official NTU code's alternating per-branch updates with one optimiser per branch are not
-// implemented here.
+// QMF's RGBD training, one optimiser); loss=fused is CE(fused) alone, a declared variant. Under a
+// recipe with store.TrainConfig.Alternate (the reference recipe: the official NTU code's training)
+// the trainer instead alternates per-branch steps through the bench.Alternating methods below:
+// CE(ℓ¹) stepping one optimiser over encoder 1, head 1 and the MMTMs, then a fresh forward and
+// CE(ℓ²) stepping another over encoder 2, head 2 and the MMTMs.
 //
 // Placement: the reference fuses after ResNet-18's layer2, layer3 and layer4, i.e. after every stage
 // but the stem and layer1. A StagedEncoder here does not say which stage is which, so the default
@@ -106,6 +111,8 @@ type MMTM struct {
 	fusedOnly bool // loss=fused: CE(fused) only
 	// identityGates replaces every gate by 1 (tests: the streams then run independently).
 	identityGates bool
+	// branchVars[k]: encoder k, head k and every MMTM module (BranchVars), in name order.
+	branchVars [2][]*ts.Tensor
 }
 
 func newMMTM(env *bench.Env) (bench.Method, error) {
@@ -145,11 +152,24 @@ func newMMTM(env *bench.Env) (bench.Method, error) {
 	for i := first; i < n; i++ {
 		m.modules[i] = newMMTMModule(env.Path.Sub(fmt.Sprintf("mmtm%d", i)), m.enc[0].StageChannels(i), m.enc[1].StageChannels(i), ratio)
 	}
+	prefix := strings.Join(env.Path.Paths(), nn.SEP) + nn.SEP // "method."
+	all := env.Vars()
+	names := slices.Sorted(maps.Keys(all))
+	for k := range m.branchVars {
+		for _, n := range slices.Sorted(maps.Keys(env.EncoderVars[k])) {
+			m.branchVars[k] = append(m.branchVars[k], env.EncoderVars[k][n])
+		}
+		for _, n := range names {
+			if strings.HasPrefix(n, fmt.Sprintf("%shead%d.", prefix, k)) || strings.HasPrefix(n, prefix+"mmtm") {
+				m.branchVars[k] = append(m.branchVars[k], all[n])
+			}
+		}
+	}
 	return m, nil
 }
 
-// Forward implements bench.Method.
-func (m *MMTM) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor, bench.Outputs) {
+// logits runs both streams and returns the per-branch logits ℓ¹, ℓ².
+func (m *MMTM) logits(s *torchrt.Scope, b *bench.Batch, train bool) (la, lb *ts.Tensor) {
 	xa, xb := b.X[0], b.X[1]
 	for i, mod := range m.modules {
 		xa = m.enc[0].ForwardStage(s, i, xa, train)
@@ -158,8 +178,12 @@ func (m *MMTM) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor
 			xa, xb = mod.forward(s, xa, xb, m.gateScale)
 		}
 	}
-	la := m.heads[0].Forward(s, m.enc[0].Pool(s, xa))
-	lb := m.heads[1].Forward(s, m.enc[1].Pool(s, xb))
+	return m.heads[0].Forward(s, m.enc[0].Pool(s, xa)), m.heads[1].Forward(s, m.enc[1].Pool(s, xb))
+}
+
+// Forward implements bench.Method.
+func (m *MMTM) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor, bench.Outputs) {
+	la, lb := m.logits(s, b, train)
 	out := bench.Outputs{PerModality: []*ts.Tensor{la, lb}}
 	out.Fused = mibMulScalar(s, s.T(la.MustAdd(lb, false)), 0.5)
 	loss := layers.CrossEntropy(s, out.Fused, b.Y)
@@ -168,4 +192,20 @@ func (m *MMTM) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor
 		loss = s.T(loss.MustAdd(layers.CrossEntropy(s, lb, b.Y), false))
 	}
 	return loss, out
+}
+
+// Branches implements bench.Alternating: the two streams (the official code's visual and skeleton
+// branches, main_mmtm_ntu.py's step(0) and step(1)).
+func (m *MMTM) Branches() int { return 2 }
+
+// BranchVars implements bench.Alternating: branch k's encoder and head and every MMTM module (the
+// reference's get_visual_params / get_skeleton_params both include the fusion modules).
+func (m *MMTM) BranchVars(k int) []*ts.Tensor {
+	return m.branchVars[k]
+}
+
+// BranchLoss implements bench.Alternating: CE(ℓᵏ) of a fresh forward (the loss option does not apply).
+func (m *MMTM) BranchLoss(s *torchrt.Scope, b *bench.Batch, k int) *ts.Tensor {
+	la, lb := m.logits(s, b, true)
+	return layers.CrossEntropy(s, [2]*ts.Tensor{la, lb}[k], b.Y)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/mmfusion/bench/bench/benchtest"
 	"github.com/mmfusion/bench/bench/data"
 	"github.com/mmfusion/bench/bench/layers"
+	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/bench/torchrt"
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
@@ -286,5 +287,179 @@ func TestMMTMRefusesEncoderWithoutStages(t *testing.T) {
 	_, err := bench.Build(benchtest.CellOn(t, "mmtm", nil, "mmtm-test-flat", nil, 1, 1), set, gotch.CPU)
 	if err == nil || !strings.Contains(err.Error(), "stages") {
 		t.Fatalf("Build with a stage-less encoder: err = %v", err)
+	}
+}
+
+// altValues reads t (a variable or a gradient) exactly, as float32; nil for an undefined gradient.
+func altValues(t *ts.Tensor) []float32 {
+	if !t.MustDefined() {
+		return nil
+	}
+	c := t.MustDetach(false)
+	defer c.MustDrop()
+	out := make([]float32, c.Numel())
+	c.MustCopyData(out, c.Numel())
+	return out
+}
+
+// altState is every variable's values and gradients (nil: undefined), by name.
+type altState struct{ vals, grads map[string][]float32 }
+
+func altRead(vars map[string]*ts.Tensor) altState {
+	st := altState{vals: map[string][]float32{}, grads: map[string][]float32{}}
+	for n, v := range vars {
+		st.vals[n] = altValues(v)
+		g := v.MustGrad(false)
+		st.grads[n] = altValues(g)
+		g.MustDrop()
+	}
+	return st
+}
+
+// altHook records the model's state at each sub-step's AfterBackward (after its backward, before
+// its optimiser step).
+type altHook struct {
+	vars  map[string]*ts.Tensor
+	calls []altState
+}
+
+func (h *altHook) AfterBackward(*torchrt.Scope, *bench.Batch) {
+	h.calls = append(h.calls, altRead(h.vars))
+}
+
+// altSet writes vals into the variable v.
+func altSet(v *ts.Tensor, vals []float32) {
+	src := ts.MustOfSlice(vals)
+	defer src.MustDrop()
+	shaped := src.MustReshape(v.MustSize(), false)
+	defer shaped.MustDrop()
+	torchrt.NoGrad(func() { v.Copy_(shaped) })
+}
+
+// One alternating Step (the official NTU code's step(0), step(1), under --recipe reference) checked
+// against the state it recorded: sub-step 0 takes the gradients of CE(ℓ¹) alone at the initial
+// weights and moves encoder 0, head 0 and every MMTM by a first Adam step (lr·g'/(|g'|+ε), g' = g +
+// wd·p) while encoder 1 and head 1 stay bit-identical; sub-step 1 takes a fresh forward at the
+// updated weights, the gradients of CE(ℓ²) alone (nothing accumulated from sub-step 0), and moves
+// encoder 1, head 1 and the MMTMs by a FIRST Adam step again (branch 1's optimiser has its own state
+// for the MMTMs) while encoder 0 and head 0 keep their sub-step-0 values bit for bit.
+func TestMMTMAlternatingStepByHand(t *testing.T) {
+	s := torchrt.NewScope()
+	defer s.Drop()
+	_, run, b := mmtmBuildRun(t, s, "mmtm-test-maps", nil)
+	const lr, wd = 1e-3, 1e-4
+	cfg := store.TrainConfig{Optimizer: "adam", WeightDecay: wd}
+	opt, err := bench.NewOptimizer(cfg, run.VS, lr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opt.Drop()
+	if err := run.StartAlternating(cfg, 1); err != nil {
+		t.Fatal(err)
+	}
+	defer run.StopAlternating()
+	run.SetBranchLR(lr) // the rate Train sets each epoch
+
+	vars := bench.Variables(run.VS, "")
+	branch := map[string]int{} // 0, 1: that branch only; 2: both (MMTM modules)
+	for n := range vars {
+		switch {
+		case strings.HasPrefix(n, "enc0.") || strings.HasPrefix(n, "method.head0."):
+			branch[n] = 0
+		case strings.HasPrefix(n, "enc1.") || strings.HasPrefix(n, "method.head1."):
+			branch[n] = 1
+		case strings.HasPrefix(n, "method.mmtm"):
+			branch[n] = 2
+		default:
+			t.Fatalf("variable %s belongs to no branch", n)
+		}
+	}
+	if c := strings.Count(fmt.Sprint(branch), ":2"); c != 12 { // 2 modules × 3 linears × (W, b)
+		t.Fatalf("%d MMTM variables, want 12: %v", c, branch)
+	}
+
+	p0 := altRead(vars).vals
+	h := &altHook{vars: vars}
+	lv := run.Step(s, b, opt, h)
+	pEnd := altRead(vars).vals
+	if len(h.calls) != 2 {
+		t.Fatalf("%d sub-steps, want 2", len(h.calls))
+	}
+	p1, g0, g1 := h.calls[1].vals, h.calls[0].grads, h.calls[1].grads
+
+	same := func(what string, got, want []float32) {
+		t.Helper()
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s: element %d is %v, want %v bit for bit", what, i, got[i], want[i])
+			}
+		}
+	}
+	// adam checks a first Adam step; a variable that the sub-step's loss does not reach (no gradient:
+	// the last MMTM's gate of the other stream) is not stepped.
+	adam := func(what string, got, p, g []float32) bool {
+		t.Helper()
+		if g == nil {
+			same(what+" (no gradient)", got, p)
+			return false
+		}
+		moved := false
+		for i := range p {
+			gp := float64(g[i]) + wd*float64(p[i])
+			want := float64(p[i]) - lr*gp/(math.Abs(gp)+1e-8)
+			if math.Abs(float64(got[i])-want) > 1e-6 {
+				t.Fatalf("%s: element %d is %v, want %v (a first Adam step from %v, gradient %v)", what, i, got[i], want, p[i], g[i])
+			}
+			moved = moved || got[i] != p[i]
+		}
+		if !moved {
+			t.Fatalf("%s did not move", what)
+		}
+		return true
+	}
+	var movedMMTM [2]int
+	for n, k := range branch {
+		same(n+" before sub-step 0's step", h.calls[0].vals[n], p0[n])
+		if k == 1 {
+			same(n+" after sub-step 0 (branch 1 only)", p1[n], p0[n])
+		} else if adam(n+" in sub-step 0", p1[n], p0[n], g0[n]) && k == 2 {
+			movedMMTM[0]++
+		}
+		if k == 0 {
+			same(n+" after sub-step 1 (branch 0 only)", pEnd[n], p1[n])
+		} else if adam(n+" in sub-step 1 (first step of branch 1's own Adam)", pEnd[n], p1[n], g1[n]) && k == 2 {
+			movedMMTM[1]++
+		}
+	}
+	// Every MMTM variable but the last module's gate of the other stream (W, b) moves in each sub-step.
+	if movedMMTM != [2]int{10, 10} {
+		t.Fatalf("MMTM variables moved in sub-steps 0, 1: %v, want 10 of 12 in each", movedMMTM)
+	}
+	if g0["method.head1.weight"] != nil || g1["method.head0.weight"] != nil {
+		t.Fatal("a head got a gradient from the other branch's loss")
+	}
+
+	// The gradients each sub-step used are those of its branch's loss alone at its weights: recompute
+	// them from zeroed gradients at p0 and at p1.
+	var losses [2]float64
+	for k, at := range []map[string][]float32{p0, p1} {
+		for n, v := range vars {
+			altSet(v, at[n])
+		}
+		opt.MustZeroGrad()
+		loss := run.Method.(bench.Alternating).BranchLoss(s, b, k)
+		losses[k] = loss.MustFloat64Value(nil)
+		loss.MustBackward()
+		fresh := altRead(vars).grads
+		for n := range vars {
+			want, got := fresh[n], h.calls[k].grads[n]
+			if (want == nil) != (got == nil) {
+				t.Fatalf("sub-step %d, %s: gradient defined %v, want %v", k, n, got != nil, want != nil)
+			}
+			same(fmt.Sprintf("sub-step %d gradient of %s", k, n), got, want)
+		}
+	}
+	if want := (losses[0] + losses[1]) / 2; math.Abs(lv-want) > 1e-6 {
+		t.Fatalf("Step returned %v, want the mean of CE(ℓ¹) at p0 and CE(ℓ²) at p1 = %v", lv, want)
 	}
 }

@@ -43,11 +43,18 @@ func init() {
 	bench.RegisterRecipe("mlb", mlbCremad, mlbUCF)
 
 	bench.RegisterRecipe("mmtm", bench.ReferenceRecipe{
-		Source:    "QingyangZhang/QMF RGBD-scene-recognition/train_MMTM_nyud2.py, NYUD2 (methods.md §6.2)",
-		Datasets:  []string{"nyud2"},
-		Optimizer: "adam", LR: 1e-4, WD: 1e-4, WDSet: true,
-		Notes: []string{"one optimiser on CE(fused) + CE(ℓ¹) + CE(ℓ²), as QMF's MMTM training; the official NTU code's " +
-			"alternating per-branch steps with one Adam per branch (haamoon/mmtm main_mmtm_ntu.py) are not implemented"},
+		Source:    "haamoon/mmtm main_mmtm_ntu.py (NTU RGB+D)",
+		Datasets:  []string{"ntu"},
+		Optimizer: "adam", LR: 1e-4, WD: 1e-4, WDSet: true, BatchSize: 20, Epochs: 70,
+		// update_lr(×0.1) on both optimisers at the start of 0-based epochs 5 and 20: epochs 1–5 at
+		// 1e-4, 6–20 at 1e-5, 21–70 at 1e-6.
+		Schedule:  &store.Schedule{Kind: "multistep", Milestones: []int{5, 20}, Gamma: 0.1},
+		Alternate: true,
+		Notes: []string{"alternating per-branch steps as the reference: on every batch a forward and CE(ℓ¹) stepping one Adam over " +
+			"encoder 1, head 1 and every MMTM module, then a fresh forward and CE(ℓ²) stepping a second Adam (its own state) over " +
+			"encoder 2, head 2 and every MMTM module; the fused mean of the logits is only predicted (the loss parameter does not apply)",
+			"model selection by validation accuracy, the harness's (the reference keeps the lowest validation loss)",
+			"encoders from scratch (the reference loads pretrained unimodal visual and skeleton nets)"},
 	})
 
 	mib := bench.ReferenceRecipe{Source: "TmacMai/Multimodal-Information-Bottleneck main_mib.py + cmib.py, MOSI (methods.md §7.2)",

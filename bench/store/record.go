@@ -103,14 +103,22 @@ type TrainConfig struct {
 	// Stages, for a staged method (DMI), give each stage its learning rate and schedule; a fresh
 	// optimiser is built at each switch. Stage i (1-based) uses Stages[i-1].
 	Stages []StageConfig `json:"stages,omitempty"`
+	// Alternate trains by alternating per-branch steps (the official MMTM code): on every batch, for
+	// each branch k in turn, a fresh forward, the loss of branch k alone, and a step of branch k's
+	// own optimiser, which holds the variables that branch updates (its own state, its lr following
+	// Schedule). Only for a method with branches (bench.Alternating).
+	Alternate bool `json:"alternate,omitempty"`
 }
 
 // Schedule is a learning-rate schedule stepped once per epoch, after validation.
 type Schedule struct {
-	Kind string `json:"kind"` // "step" (PyTorch StepLR) or "plateau" (ReduceLROnPlateau)
+	Kind string `json:"kind"` // "step" (PyTorch StepLR), "multistep" (MultiStepLR) or "plateau" (ReduceLROnPlateau)
 	// step: the rate is multiplied by Gamma every StepSize epochs.
 	StepSize int     `json:"step_size,omitempty"`
 	Gamma    float64 `json:"gamma,omitempty"`
+	// multistep: the rate is multiplied by Gamma once the scheduler has stepped Milestones[i] times,
+	// i.e. from 1-based epoch Milestones[i]+1 on (PyTorch's MultiStepLR stepped once per epoch).
+	Milestones []int `json:"milestones,omitempty"`
 	// plateau: the rate is multiplied by Factor after more than Patience epochs without a better
 	// Monitor value ("val_loss", mode min; "val_acc", mode max); PyTorch's defaults otherwise
 	// (relative threshold 1e-4, no cooldown, min lr 0).
