@@ -54,7 +54,8 @@ func init() {
 			"encoder 1, head 1 and every MMTM module, then a fresh forward and CE(ℓ²) stepping a second Adam (its own state) over " +
 			"encoder 2, head 2 and every MMTM module; the fused mean of the logits is only predicted (the loss parameter does not apply)",
 			"model selection by validation accuracy, the harness's (the reference keeps the lowest validation loss)",
-			"encoders from scratch (the reference loads pretrained unimodal visual and skeleton nets)"},
+			"encoders from scratch (the reference loads pretrained unimodal visual and skeleton nets)",
+			"a variable a sub-step's loss does not reach gets no gradient and is not stepped (zero_grad to None, PyTorch ≥ 2); the reference's PyTorch 1.x zeroed in place, so its Adam still moved such variables"},
 	})
 
 	mib := bench.ReferenceRecipe{Source: "TmacMai/Multimodal-Information-Bottleneck main_mib.py + cmib.py, MOSI (methods.md §7.2)",
