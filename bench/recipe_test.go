@@ -124,8 +124,7 @@ func TestEarlyStopEndsAfterPatienceEpochs(t *testing.T) {
 // default keeps PyTorch's uniform ±1/√fan_in.
 func TestXavierNormalInitialisation(t *testing.T) {
 	set := benchtest.Set(t, "synthetic:train=50,val=20,test=20", 1)
-	c := benchtest.Cell(t, "joint", nil, 1, 1)
-	c.EncoderParams = mustParams(t, "mlp", map[string]string{"hidden": "256"})
+	c := benchtest.CellOn(t, "joint", nil, "mlp", map[string]string{"hidden": "256"}, 1, 1)
 	c.Train.Init = bench.InitXavierNormal
 	r, err := bench.Build(c, set, gotch.CPU)
 	if err != nil {
@@ -156,19 +155,6 @@ func TestXavierNormalInitialisation(t *testing.T) {
 	if checked == 0 {
 		t.Fatal("no linear weight large enough was checked")
 	}
-}
-
-func mustParams(t *testing.T, encoder string, sets map[string]string) bench.Params {
-	t.Helper()
-	es, err := bench.Encoders.Lookup(encoder)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := bench.NewParams("encoder "+encoder, es.Value.Params, sets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func TestResolveRecipe(t *testing.T) {

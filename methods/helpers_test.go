@@ -52,14 +52,7 @@ var (
 func fuseBuild(t *testing.T, s *torchrt.Scope, method string, sets map[string]string) (bench.Method, []*layers.Linear, *bench.Batch) {
 	t.Helper()
 	benchtest.LockThread(t)
-	spec, err := bench.Methods.Lookup(method)
-	if err != nil {
-		t.Fatal(err)
-	}
-	params, err := bench.NewParams("method "+method, spec.Value.Params, sets)
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec, params := benchtest.Method(t, method, sets)
 	vs := nn.NewVarStore(gotch.CPU)
 	t.Cleanup(vs.Destroy)
 	var encs []bench.Encoder
@@ -72,7 +65,7 @@ func fuseBuild(t *testing.T, s *torchrt.Scope, method string, sets map[string]st
 		encs = append(encs, &pmrTestLinearEnc{l})
 		lins = append(lins, l)
 	}
-	meth, err := spec.Value.New(&bench.Env{Path: vs.Root().Sub("method"), Encoders: encs, NumClasses: 3, Params: params, Device: gotch.CPU})
+	meth, err := spec.New(&bench.Env{Path: vs.Root().Sub("method"), Encoders: encs, NumClasses: 3, Params: params, Device: gotch.CPU})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,15 +62,8 @@ func TestValidateHooks(t *testing.T) {
 
 func checkMethodParams(t *testing.T, method string, sets map[string]string, epochs int) error {
 	t.Helper()
-	spec, err := bench.Methods.Lookup(method)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := bench.NewParams("method "+method, spec.Value.Params, sets)
-	if err != nil {
-		t.Fatalf("%s %v: %v", method, sets, err)
-	}
-	return spec.Value.CheckParams(p, epochs)
+	spec, p := benchtest.Method(t, method, sets)
+	return spec.CheckParams(p, epochs)
 }
 
 // rangeEdges returns in-range values at the finite ends of a numeric spec's Range (the end itself

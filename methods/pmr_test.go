@@ -482,14 +482,7 @@ func TestPMRPERGradientMatchesHandComputation(t *testing.T) {
 	headB := []float64{0.01, -0.02}
 
 	grads := func(method string, sets map[string]string) (map[string][]float64, int) {
-		spec, err := bench.Methods.Lookup(method)
-		if err != nil {
-			t.Fatal(err)
-		}
-		params, err := bench.NewParams("method "+method, spec.Value.Params, sets)
-		if err != nil {
-			t.Fatal(err)
-		}
+		spec, params := benchtest.Method(t, method, sets)
 		vs := nn.NewVarStore(gotch.CPU)
 		t.Cleanup(vs.Destroy)
 		var encs []bench.Encoder
@@ -499,7 +492,7 @@ func TestPMRPERGradientMatchesHandComputation(t *testing.T) {
 			pmrTestSetTensor(l.B, bs[m], 2)
 			encs = append(encs, &pmrTestLinearEnc{l})
 		}
-		meth, err := spec.Value.New(&bench.Env{Path: vs.Root().Sub("method"), Encoders: encs, NumClasses: 2, Params: params, Device: gotch.CPU})
+		meth, err := spec.New(&bench.Env{Path: vs.Root().Sub("method"), Encoders: encs, NumClasses: 2, Params: params, Device: gotch.CPU})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -128,3 +128,18 @@ func Methods() []string {
 	}
 	return out
 }
+
+// Method is method's registered spec and its parameters, sets over its defaults; an unknown method
+// or a refused value fails the test.
+func Method(t testing.TB, method string, sets map[string]string) (bench.MethodSpec, bench.Params) {
+	t.Helper()
+	spec, err := bench.Methods.Lookup(method)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := bench.NewParams("method "+method, spec.Value.Params, sets)
+	if err != nil {
+		t.Fatalf("%s %v: %v", method, sets, err)
+	}
+	return spec.Value, p
+}

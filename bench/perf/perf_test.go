@@ -93,19 +93,27 @@ func TestSummarise(t *testing.T) {
 	}
 }
 
+// torchPyOrSkip returns the repository root and .deps/torch-py, skipping the test under -short
+// (it starts Python and PyTorch) and where .deps/torch-py has no torch (make perf installs it).
+func torchPyOrSkip(t *testing.T) (root, pyPath string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts Python and PyTorch")
+	}
+	root, _ = filepath.Abs("../..")
+	pyPath = filepath.Join(root, ".deps", "torch-py")
+	if _, err := os.Stat(filepath.Join(pyPath, "torch", "__init__.py")); err != nil {
+		t.Skip("no PyTorch in .deps/torch-py (make perf installs it)")
+	}
+	return root, pyPath
+}
+
 // The PyTorch mirror (perf/torch_models.py) computes what the Go models compute: with the same seed
 // both sides draw the same weights and inputs from the same libtorch, so the initial evaluation loss
 // and (without training noise) the first two training losses agree. Skipped under -short and where
 // .deps/torch-py has no torch (make perf installs it).
 func TestTorchMirrorAgrees(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts Python and PyTorch")
-	}
-	root, _ := filepath.Abs("../..")
-	pyPath := filepath.Join(root, ".deps", "torch-py")
-	if _, err := os.Stat(filepath.Join(pyPath, "torch", "__init__.py")); err != nil {
-		t.Skip("no PyTorch in .deps/torch-py (make perf installs it)")
-	}
+	root, pyPath := torchPyOrSkip(t)
 	lockThread(t)
 	names := []string{"joint-mlp", "dmi3-mlp", "joint-lenet"}
 	args := []string{filepath.Join(root, "perf", "run_torch.py"), "--threads", "1", "--seed", "1"}
@@ -234,14 +242,7 @@ func TestPhasedCellReproducesTrain(t *testing.T) {
 // identical initial weights, and (same data, order, weights; DMI: the Go noise stream) the same
 // validation accuracy curve, best epoch and test accuracy. Skipped under -short and without PyTorch.
 func TestTorchCellMirrorAgrees(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts Python and PyTorch")
-	}
-	root, _ := filepath.Abs("../..")
-	pyPath := filepath.Join(root, ".deps", "torch-py")
-	if _, err := os.Stat(filepath.Join(pyPath, "torch", "__init__.py")); err != nil {
-		t.Skip("no PyTorch in .deps/torch-py (make perf installs it)")
-	}
+	root, pyPath := torchPyOrSkip(t)
 	lockThread(t)
 	cfg := Config{Threads: 1, Python: "python3", PythonPath: pyPath, CellRunner: filepath.Join(root, "perf", "run_cells.py")}
 	for _, method := range []string{"joint", "dmi"} {
