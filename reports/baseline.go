@@ -89,14 +89,22 @@ func BaselineFromTable(t *Table) *Baseline {
 }
 
 func sortGroups(g []Group) {
-	cfgs := make([]*Config, len(g))
-	for i := range g {
-		cfgs[i] = g[i].Config
+	sortByGroup(g, func(x *Group) (string, *Config, string, string) { return x.Label, x.Config, x.Dataset, x.Encoder })
+}
+
+// sortByGroup orders xs (stably) by label, configuration (by the settings in which they differ, then
+// by key), dataset and encoder, which of gives for each element: baseline groups and diff rows alike.
+func sortByGroup[T any](xs []T, of func(*T) (label string, cfg *Config, dataset, encoder string)) {
+	cfgs := make([]*Config, len(xs))
+	for i := range xs {
+		_, cfgs[i], _, _ = of(&xs[i])
 	}
 	names := settingNames(cfgs)
-	slices.SortFunc(g, func(a, b Group) int {
-		return cmp.Or(cmp.Compare(a.Label, b.Label), compareConfigs(a.Config, b.Config, names),
-			cmp.Compare(a.Config.key(), b.Config.key()), cmp.Compare(a.Dataset, b.Dataset), cmp.Compare(a.Encoder, b.Encoder))
+	slices.SortStableFunc(xs, func(a, b T) int {
+		la, ca, da, ea := of(&a)
+		lb, cb, db, eb := of(&b)
+		return cmp.Or(cmp.Compare(la, lb), compareConfigs(ca, cb, names), cmp.Compare(ca.key(), cb.key()),
+			cmp.Compare(da, db), cmp.Compare(ea, eb))
 	})
 }
 

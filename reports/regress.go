@@ -1,12 +1,10 @@
 package reports
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -238,15 +236,7 @@ func varOfMean(g Group) float64 {
 }
 
 func sortDiffs(rows []Diff) {
-	cfgs := make([]*Config, len(rows))
-	for i := range rows {
-		cfgs[i] = rows[i].Config
-	}
-	names := settingNames(cfgs)
-	slices.SortStableFunc(rows, func(a, b Diff) int {
-		return cmp.Or(cmp.Compare(a.Label, b.Label), compareConfigs(a.Config, b.Config, names),
-			cmp.Compare(a.Config.key(), b.Config.key()), cmp.Compare(a.Dataset, b.Dataset), cmp.Compare(a.Encoder, b.Encoder))
-	})
+	sortByGroup(rows, func(x *Diff) (string, *Config, string, string) { return x.Label, x.Config, x.Dataset, x.Encoder })
 }
 
 // RenderDiff writes d as a GitHub Markdown table ("md") or JSON ("json"). Numbers in Markdown

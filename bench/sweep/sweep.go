@@ -188,7 +188,10 @@ func methodTrain(opt Options, m, ds string, params bench.Params) (store.TrainCon
 	if opt.Recipe != bench.RecipeReference {
 		return opt.Train, nil
 	}
-	name, _, _ := strings.Cut(ds, ":")
+	name, _, err := data.ParseSpec(ds)
+	if err != nil {
+		return opt.Train, err
+	}
 	t, err := bench.ResolveRecipe(opt.Recipe, m, name, opt.Train)
 	if err != nil {
 		return t, err

@@ -57,17 +57,13 @@ func listRecipes() error {
 			fmt.Printf("  %s: no reference recipe (%s): shared protocol\n", m, none)
 			continue
 		}
-		for _, r := range rows {
-			ds := "any dataset"
+		for i, r := range rows {
+			name, ds := "", "any dataset"
 			if len(r.Datasets) > 0 {
-				ds = strings.Join(r.Datasets, ", ") + " (and datasets no other row names)"
-				if r.Datasets[0] != rows[0].Datasets[0] {
-					ds = strings.Join(r.Datasets, ", ")
+				name, ds = r.Datasets[0], strings.Join(r.Datasets, ", ")
+				if i == 0 { // the row used for datasets no row names
+					ds += " (and datasets no other row names)"
 				}
-			}
-			name := ""
-			if len(r.Datasets) > 0 {
-				name = r.Datasets[0]
 			}
 			t, err := bench.ResolveRecipe(bench.RecipeReference, m, name, shared)
 			if err != nil {
