@@ -52,12 +52,31 @@ clean:
 # on 2 cores for the steps (2.3 min measured) and about 4 more for the cells (3.8 min). Flags through PERF_FLAGS, e.g.
 # make perf PERF_FLAGS="--threads 2 --models joint-mlp", or PERF_FLAGS="--models none" for the cells only.
 PERF_FLAGS ?=
-.PHONY: perf
-perf: build
+.PHONY: perf torch-py xcheck
+perf: build torch-py
+	./bin/bench perf --cells $(PERF_FLAGS)
+
+# The full torch==2.1.0 wheel in .deps/torch-py, for make perf and make xcheck's pretrained-weights check.
+torch-py:
 	@if [[ ! -f .deps/torch-py/torch/__init__.py || ! -d .deps/torch-py/torch-2.1.0.dist-info ]]; then \
-	  echo "perf: installing torch==2.1.0 into .deps/torch-py; one-off, several minutes, ~4.6 GB"; \
+	  echo "torch-py: installing torch==2.1.0 into .deps/torch-py; one-off, several minutes, ~4.6 GB"; \
 	  rm -rf .deps/torch-py.tmp && \
 	  python3 -m pip install --disable-pip-version-check --target .deps/torch-py.tmp torch==2.1.0 && \
 	  rm -rf .deps/torch-py && mv .deps/torch-py.tmp .deps/torch-py; \
 	fi
-	./bin/bench perf --cells $(PERF_FLAGS)
+
+# `make xcheck`: compare our preprocessing (and pretrained features) with the libraries the reference code
+# uses: librosa/soxr, Pillow (libjpeg-turbo), scipy, numpy, torchvision, installed into the git-ignored venv
+# .deps/xcheck-venv; the checks are listed in scripts/xcheck/checks.txt. Prints one table of figures.
+# `make xcheck XCHECK_UPDATE=1` also refreshes the committed golden fixtures make test compares against.
+XCHECK_VENV := .deps/xcheck-venv
+xcheck: build torch-py
+	@if [[ ! -f $(XCHECK_VENV)/.installed ]] || ! cmp -s scripts/xcheck/requirements.txt $(XCHECK_VENV)/.installed; then \
+	  echo "xcheck: installing scripts/xcheck/requirements.txt into $(XCHECK_VENV)"; \
+	  rm -rf $(XCHECK_VENV) && python3 -m venv $(XCHECK_VENV) && \
+	  $(XCHECK_VENV)/bin/pip install --disable-pip-version-check -q -r scripts/xcheck/requirements.txt && \
+	  $(XCHECK_VENV)/bin/pip install --disable-pip-version-check -q --no-deps torchvision==0.16.0 && \
+	  cp scripts/xcheck/requirements.txt $(XCHECK_VENV)/.installed; \
+	fi
+	XCHECK_PY=$(CURDIR)/$(XCHECK_VENV)/bin/python TORCH_PY=$(CURDIR)/.deps/torch-py XCHECK_UPDATE=$(XCHECK_UPDATE) \
+	  scripts/xcheck/run.sh
