@@ -27,10 +27,18 @@ var (
 	imagenetStd  = [3]float32{0.229, 0.224, 0.225}
 )
 
-// loadFrame decodes a JPEG or PNG file and resizes it to size × size (aspect ratio not kept, as
-// Resize((224, 224))) with x/image/draw's bilinear kernel, which widens when shrinking, like PIL's
-// antialiased bilinear resize. Grayscale images come back with R = G = B.
+// loadFrame decodes a JPEG or PNG file and resizes it to size × size: decodeFrame + resizeFrame.
 func loadFrame(path string, size int) (*image.RGBA, error) {
+	img, err := decodeFrame(path)
+	if err != nil {
+		return nil, err
+	}
+	return resizeFrame(img, size), nil
+}
+
+// decodeFrame decodes a JPEG or PNG file to a full-resolution RGBA image (alpha opaque for JPEG);
+// grayscale images come back with R = G = B.
+func decodeFrame(path string) (*image.RGBA, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", path, err)
@@ -40,12 +48,24 @@ func loadFrame(path string, size int) (*image.RGBA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file %s: decoding image (want JPEG or PNG): %w", path, err)
 	}
-	if b := src.Bounds(); b.Dx() < 1 || b.Dy() < 1 {
+	b := src.Bounds()
+	if b.Dx() < 1 || b.Dy() < 1 {
 		return nil, fmt.Errorf("file %s: empty image", path)
 	}
-	dst := image.NewRGBA(image.Rect(0, 0, size, size))
-	draw.BiLinear.Scale(dst, dst.Bounds(), src, src.Bounds(), draw.Src, nil)
+	if rgba, ok := src.(*image.RGBA); ok && b.Min == (image.Point{}) {
+		return rgba, nil
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(dst, dst.Bounds(), src, b.Min, draw.Src)
 	return dst, nil
+}
+
+// resizeFrame resizes img to size × size (aspect ratio not kept, as Resize((224, 224))) with
+// x/image/draw's bilinear kernel, which widens when shrinking, like PIL's antialiased bilinear resize.
+func resizeFrame(img image.Image, size int) *image.RGBA {
+	dst := image.NewRGBA(image.Rect(0, 0, size, size))
+	draw.BiLinear.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
+	return dst
 }
 
 // putRGBFrame writes img as frame t of a clip laid out [3, T, H, W] (channel first), each channel
