@@ -15,8 +15,8 @@ import (
 // NumPy .npy files (format versions 1.0, 2.0 and 3.0): the magic "\x93NUMPY", a major and minor
 // version byte, the header length (uint16 little-endian in 1.0, uint32 in 2.0 and 3.0), a Python dict
 // literal {'descr': '<f4', 'fortran_order': False, 'shape': (N, T, D), } padded with spaces and a
-// newline, then the raw array in C order. Only float32 and float64 of either byte order are read (all
-// the datasets here need); values are converted to float32.
+// newline, then the raw array in C order. Only float32 and float64 of either byte order (all the
+// datasets here need) and uint8 (images) are read; values are converted to float32.
 
 // npyHeader is what the header says about the array that follows it.
 type npyHeader struct {
@@ -125,8 +125,10 @@ func parseNpyDict(text string) (*npyHeader, error) {
 		if descr[0] == '>' {
 			h.order = binary.BigEndian
 		}
+	case "|u1", "<u1", ">u1":
+		h.itemSize, h.order = 1, binary.LittleEndian
 	default:
-		return nil, fmt.Errorf("npy: dtype %q, want float32 or float64 ('<f4', '<f8')", descr)
+		return nil, fmt.Errorf("npy: dtype %q, want float32, float64 or uint8 ('<f4', '<f8', '|u1')", descr)
 	}
 	n := 1
 	for _, dim := range shape {
@@ -160,7 +162,13 @@ func readNpyData(r io.Reader, h *npyHeader, size int64) ([]float32, error) {
 }
 
 func appendFloats(out []float32, b []byte, h *npyHeader) []float32 {
-	if h.itemSize == 4 {
+	switch h.itemSize {
+	case 1:
+		for _, v := range b {
+			out = append(out, float32(v))
+		}
+		return out
+	case 4:
 		for i := 0; i+4 <= len(b); i += 4 {
 			out = append(out, math.Float32frombits(h.order.Uint32(b[i:])))
 		}
