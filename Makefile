@@ -16,8 +16,10 @@ CI_TOLERANCE = $(shell cat ci/tolerance.args)
 
 .PHONY: setup build run test regress-ci ci-baseline clean
 
+# GPU=1 (make setup GPU=1, make build GPU=1, ...) builds against the CUDA libtorch; see scripts/setup.sh.
+GPU ?= 0
 setup:
-	@scripts/setup.sh
+	@GPU=$(GPU) scripts/setup.sh
 
 build: setup
 	$(GO) build -o bin/bench ./cmd/bench

@@ -3,6 +3,9 @@
 # Idempotent: every step checks whether its result is already there.
 #
 #   LIBTORCH=/path   use a libtorch you already have (a CUDA build, say); its lib/ and include/ are used.
+#   GPU=1            the CUDA build: PyPI's torch==2.1.0 wheel WITH its NVIDIA dependencies (CUDA 12.1, cuDNN,
+#                    cuBLAS, NCCL; ~4.6 GB) in .deps/torch-py (the same install make perf uses), linked against
+#                    libtorch_cuda and libc10_cuda. Builds and runs on a machine without a GPU (CPU only).
 #   otherwise        the libtorch inside PyPI's torch==2.1.0 wheel, installed --no-deps into .deps/torch-wheel.
 #
 # Outputs: vendor/ (git-ignored) with libtch/lib.go rewritten for this libtorch, and .deps/libtorch.mk
@@ -19,6 +22,17 @@ say() { echo "setup: $*" >&2; }
 if [[ -n "${LIBTORCH:-}" ]]; then
   libtorch=$(cd "$LIBTORCH" && pwd)
   source_kind="LIBTORCH"
+elif [[ "${GPU:-0}" == 1 ]]; then
+  # The full wheel: libtorch_cuda.so finds cuDNN, cuBLAS, … through its RPATH in ../../nvidia/*/lib.
+  full_dir="$deps/torch-py"
+  libtorch="$full_dir/torch"
+  source_kind="pypi-wheel-cuda"
+  if [[ ! -f "$libtorch/lib/libtorch_cuda.so" || ! -d "$full_dir/torch-$torch_version.dist-info" ]]; then
+    say "installing torch==$torch_version with its NVIDIA dependencies into $full_dir; ~4.6 GB, once"
+    rm -rf "$full_dir.tmp"
+    python3 -m pip install --quiet --disable-pip-version-check --no-compile --target "$full_dir.tmp" "torch==$torch_version"
+    rm -rf "$full_dir" && mv "$full_dir.tmp" "$full_dir"
+  fi
 else
   wheel_dir="$deps/torch-wheel"
   libtorch="$wheel_dir/torch"
@@ -59,7 +73,7 @@ abi=0
 if nm -D --defined-only "$libtorch/lib/libc10.so" 2>/dev/null | grep -q '__cxx11'; then abi=1; fi
 
 cuda=0
-if [[ -f "$libtorch/lib/libtorch_cuda.so" && "$source_kind" == "LIBTORCH" ]]; then cuda=1; fi
+if [[ -f "$libtorch/lib/libtorch_cuda.so" && "$source_kind" != "pypi-wheel" ]]; then cuda=1; fi
 
 # Vendor gotch (fast, from the module cache). Always redone so that newly imported packages are present;
 # the build cache keys on file contents, so an unchanged lib.go does not trigger a recompile.
@@ -205,7 +219,11 @@ fi
 
 libtch=vendor/github.com/sugarme/gotch/libtch
 ldflags="-L$libtorch/lib -Wl,-rpath,$libtorch/lib -Wl,--no-as-needed -ltorch_cpu -lc10"
-if [[ $cuda == 1 ]]; then
+if [[ $cuda == 1 && "$source_kind" == "pypi-wheel-cuda" ]]; then
+  # --no-as-needed keeps libtorch_cuda loaded though no symbol of it is referenced: loading it registers
+  # the CUDA backend with libtorch_cpu. Its CUDA libraries come with the wheel (RPATH), none from the system.
+  ldflags="$ldflags -ltorch_cuda -lc10_cuda"
+elif [[ $cuda == 1 ]]; then
   cudalib=${CUDA_HOME:-/usr/local/cuda}/lib64
   ldflags="$ldflags -ltorch_cuda -lc10_cuda -L$cudalib -Wl,-rpath,$cudalib -lcudart"
 fi

@@ -13,9 +13,24 @@ import (
 	"github.com/sugarme/gotch"
 )
 
-// LibtorchPath returns the directory of the libtorch_cpu shared library this process loaded,
-// read from /proc/self/maps, so it reports what actually runs rather than what a build assumed.
-func LibtorchPath() string {
+// CUDABuild reports whether libtorch's CUDA backend (libtorch_cuda) is loaded into this process, so
+// `bench version` can tell a CUDA build without a device from a CPU-only build.
+func CUDABuild() bool { return loadedLibrary("/libtorch_cuda.so") != "" }
+
+// Build describes the libtorch build and the devices it sees, e.g. "CUDA build, no CUDA device".
+func Build() string {
+	switch {
+	case !CUDABuild():
+		return "CPU-only build"
+	case gotch.CUDA.IsAvailable():
+		return fmt.Sprintf("CUDA build, %d CUDA device(s)", gotch.CUDA.DeviceCount())
+	default:
+		return "CUDA build, no CUDA device"
+	}
+}
+
+// loadedLibrary returns the path of the mapped shared library whose path ends in suffix, or "".
+func loadedLibrary(suffix string) string {
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
 		return ""
@@ -24,9 +39,18 @@ func LibtorchPath() string {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
-		if i := strings.Index(line, "/"); i >= 0 && strings.HasSuffix(line, "/libtorch_cpu.so") {
-			return filepath.Dir(filepath.Dir(line[i:])) // .../lib/libtorch_cpu.so → libtorch root
+		if i := strings.Index(line, "/"); i >= 0 && strings.HasSuffix(line, suffix) {
+			return line[i:]
 		}
+	}
+	return ""
+}
+
+// LibtorchPath returns the directory of the libtorch_cpu shared library this process loaded,
+// read from /proc/self/maps, so it reports what actually runs rather than what a build assumed.
+func LibtorchPath() string {
+	if lib := loadedLibrary("/libtorch_cpu.so"); lib != "" {
+		return filepath.Dir(filepath.Dir(lib)) // .../lib/libtorch_cpu.so → libtorch root
 	}
 	return ""
 }
@@ -79,7 +103,7 @@ func ResolveDevice(name string) (gotch.Device, error) {
 		return gotch.CPU, nil
 	case name == "cuda" || strings.HasPrefix(name, "cuda:"):
 		if !cudaOK {
-			return gotch.CPU, fmt.Errorf("device %q: this libtorch (%s) has no usable CUDA; build with LIBTORCH=/path/to/a/cuda/libtorch", name, LibtorchPath())
+			return gotch.CPU, fmt.Errorf("device %q: this libtorch (%s, %s) has no usable CUDA; build with make build GPU=1 (or LIBTORCH=/path/to/a/cuda/libtorch) on a machine with an NVIDIA GPU", name, LibtorchPath(), Build())
 		}
 		idx := 0
 		if rest, ok := strings.CutPrefix(name, "cuda:"); ok {

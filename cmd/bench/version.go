@@ -25,6 +25,7 @@ func cmdVersion(args []string) error {
 	fmt.Printf("go        %s\n", runtime.Version())
 	fmt.Printf("gotch     %s\n", torchrt.GotchVersion())
 	fmt.Printf("libtorch  %s (%s)\n", torchrt.LibtorchVersion(), torchrt.LibtorchPath())
+	fmt.Printf("build     %s\n", torchrt.Build())
 	fmt.Printf("device    %s\n", torchrt.DeviceName(dev))
 	fmt.Printf("threads   %d intra-op (cores: %d)\n", torchrt.NumThreads(), runtime.NumCPU())
 	return nil
