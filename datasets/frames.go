@@ -4,8 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"image"
-	_ "image/jpeg" // frames are JPEG (or PNG) files
-	_ "image/png"
+	_ "image/png" // frames are JPEG (jpeg.go) or PNG files
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,14 +36,21 @@ func loadFrame(path string, size int) (*image.RGBA, error) {
 }
 
 // decodeFrame decodes a JPEG or PNG file to a full-resolution RGBA image (alpha opaque for JPEG);
-// grayscale images come back with R = G = B.
+// grayscale images come back with R = G = B. JPEG files (recognised by their SOI marker, whatever
+// the extension) decode as libjpeg-turbo, PIL's decoder, does: see decodeJPEG.
 func decodeFrame(path string) (*image.RGBA, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", path, err)
 	}
 	defer f.Close()
-	src, _, err := image.Decode(bufio.NewReader(f))
+	br := bufio.NewReader(f)
+	var src image.Image
+	if magic, _ := br.Peek(2); string(magic) == "\xff\xd8" {
+		src, err = decodeJPEG(br) // as libjpeg-turbo (PIL) decodes: jpeg.go
+	} else {
+		src, _, err = image.Decode(br)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("file %s: decoding image (want JPEG or PNG): %w", path, err)
 	}

@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"image"
 	"image/color"
 	"os"
 	"path/filepath"
@@ -57,5 +58,82 @@ func TestLoadFrameResizeAndNormalise(t *testing.T) {
 	}
 	if _, err := loadFrame(filepath.Join(dir, "none.jpg"), 4); err == nil {
 		t.Error("missing file: no error")
+	}
+}
+
+// libjpeg-turbo's fancy 4:2:0 upsampling, computed by hand (jdsample.c h2v2_fancy_upsample), then
+// jdcolor.c's conversion. Y = Cr = 128, so R = 128 and B = 128 + round(1.772·(Cb − 128)), G =
+// 128 + ⌊−0.34414·(Cb − 128) + ½⌋. Chroma replication (image/jpeg + image.YCbCr's RGBA) fails both.
+func TestJPEGFancyUpsampling420(t *testing.T) {
+	ycc := func(w, h int, cb [][]uint8) *image.YCbCr {
+		m := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+		for i := range m.Y {
+			m.Y[i] = 128
+		}
+		for i := range m.Cr {
+			m.Cr[i] = 128
+		}
+		for y, row := range cb {
+			copy(m.Cb[y*m.CStride:], row)
+		}
+		return m
+	}
+	check := func(name string, m *image.YCbCr, wantB, wantG [][]uint8) {
+		t.Helper()
+		got := ycbcrToRGBALibjpeg(m)
+		for y := range wantB {
+			for x := range wantB[y] {
+				r, g, b := got.Pix[y*got.Stride+4*x], got.Pix[y*got.Stride+4*x+1], got.Pix[y*got.Stride+4*x+2]
+				if r != 128 || g != wantG[y][x] || b != wantB[y][x] {
+					t.Errorf("%s: pixel (%d, %d) = RGB %d %d %d, want 128 %d %d", name, x, y, r, g, b, wantG[y][x], wantB[y][x])
+				}
+			}
+		}
+	}
+	// Horizontal: one chroma row 128 178 128 (6×2 pixels; the context rows above and below repeat
+	// it). Upsampled Cb: (4·512+8)>>4 = 128, (3·512+712+7)>>4 = 140, (3·712+512+8)>>4 = 166,
+	// (3·712+512+7)>>4 = 165 (the alternating bias), 141, 128.
+	rowB := []uint8{128, 149, 195, 194, 151, 128}
+	rowG := []uint8{128, 124, 115, 115, 124, 128}
+	check("horizontal", ycc(6, 2, [][]uint8{{128, 178, 128}}), [][]uint8{rowB, rowB}, [][]uint8{rowG, rowG})
+	// Vertical: chroma rows 128 and 192 (6×4 pixels). Output rows: 128 (top edge: the row above
+	// repeats row 0), ¾·128 + ¼·192 = 144, ¼·128 + ¾·192 = 176, 192 (bottom edge).
+	col := func(v uint8) []uint8 { return []uint8{v, v, v, v, v, v} }
+	check("vertical", ycc(6, 4, [][]uint8{{128, 128, 128}, {192, 192, 192}}),
+		[][]uint8{col(128), col(156), col(213), col(241)}, [][]uint8{col(128), col(122), col(111), col(106)})
+	// Odd width 5 (3 chroma columns, the last output column dropped) gives the same first 5 pixels.
+	check("odd width", ycc(5, 2, [][]uint8{{128, 178, 128}}), [][]uint8{rowB[:5], rowB[:5]}, [][]uint8{rowG[:5], rowG[:5]})
+	// Two chroma columns or fewer: libjpeg-turbo replicates (h2v2_upsample), as image/jpeg does.
+	check("narrow", ycc(4, 2, [][]uint8{{128, 178}}), [][]uint8{{128, 128, 217, 217}}, [][]uint8{{128, 128, 111, 111}})
+}
+
+// 4:2:2 (h2v1_fancy_upsample): edge samples copied, 3/4 nearer + 1/4 further with biases +1 / +2.
+func TestJPEGFancyUpsampling422(t *testing.T) {
+	out := make([]uint8, 6)
+	h2v1FancyRow(out, []uint8{100, 200, 100})
+	// 100, (300+200+2)>>2 = 125, (600+100+1)>>2 = 175, (600+100+2)>>2 = 175, (300+200+1)>>2 = 125, 100
+	if want := []uint8{100, 125, 175, 175, 125, 100}; !slices.Equal(out, want) {
+		t.Errorf("h2v1FancyRow = %v, want %v", out, want)
+	}
+	out = make([]uint8, 6)
+	h2v1FancyRow(out, []uint8{0, 1, 0})
+	// 0, (0+1+2)>>2 = 0, (3+0+1)>>2 = 1, (3+0+2)>>2 = 1, 0, 0
+	if want := []uint8{0, 0, 1, 1, 0, 0}; !slices.Equal(out, want) {
+		t.Errorf("h2v1FancyRow = %v, want %v", out, want)
+	}
+}
+
+// jdcolor.c's table conversion at the extremes and a mid value; range limiting clamps.
+func TestJPEGColourConversion(t *testing.T) {
+	for _, c := range []struct{ y, cb, cr, r, g, b uint8 }{
+		{128, 128, 128, 128, 128, 128},
+		{0, 0, 255, 178, 0, 0},      // R = 0 + round(1.402·127) = 178; G, B clamp at 0
+		{255, 255, 0, 76, 255, 255}, // R = 255 − round(1.402·128) = 76
+		{100, 90, 160, 145, 90, 33}, // 100+45, 100+⌊13.08+½−22.85⌋ = 90, 100−67
+	} {
+		r, g, b := ycc2rgbLibjpeg(c.y, c.cb, c.cr)
+		if r != c.r || g != c.g || b != c.b {
+			t.Errorf("ycc2rgbLibjpeg(%d, %d, %d) = %d %d %d, want %d %d %d", c.y, c.cb, c.cr, r, g, b, c.r, c.g, c.b)
+		}
 	}
 }
