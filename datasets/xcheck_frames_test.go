@@ -2,7 +2,6 @@ package datasets
 
 import (
 	"bufio"
-	"fmt"
 	"image"
 	"image/draw"
 	"image/jpeg"
@@ -16,7 +15,7 @@ import (
 // TestXCheckFrames compares our frame decoding (decodeFrame) and decode + Resize((224, 224))
 // (loadFrame) with PIL's Image.open(p).convert('RGB') and .resize((224, 224), Image.BILINEAR), on
 // the images and references scripts/xcheck/frames.py writes: into $XCHECK_DIR under make xcheck,
-// else the committed golden copy testdata/xcheck/frames. It prints one XCHECK| line per figure, and
+// else the committed golden copy testdata/xcheck/frames. It logs one XCHECK| row per figure, and
 // logs per file the figures of the stock image/jpeg decode (chroma replication) for comparison.
 func TestXCheckFrames(t *testing.T) {
 	dir := os.Getenv("XCHECK_DIR")
@@ -79,7 +78,7 @@ func TestXCheckFrames(t *testing.T) {
 			verdict = "FAIL"
 			t.Errorf("%s: max %d, mean %.3f levels from PIL; want max ≤ %d, mean ≤ %g", g.step, d.max, d.mean(), g.maxBound, g.meanBound)
 		}
-		fmt.Printf("XCHECK| %s | %s | max %d, mean %.2f levels | max ≤ %d, mean ≤ %g | %s |\n",
+		t.Logf("XCHECK| %s | %s | max %d, mean %.2f levels | max ≤ %d, mean ≤ %g | %s |",
 			g.step, g.ref, d.max, d.mean(), g.maxBound, g.meanBound, verdict)
 	}
 }
