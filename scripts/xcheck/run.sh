@@ -34,5 +34,5 @@ done < scripts/xcheck/checks.txt
 echo
 echo "| step | reference | figure | bound | verdict |"
 echo "|---|---|---|---|---|"
-for r in "${rows[@]}"; do echo "|$r|"; done
+for r in "${rows[@]}"; do echo "|$r"; done
 exit $status
