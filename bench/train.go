@@ -83,24 +83,33 @@ type ReadError struct{ Err error }
 
 func (e ReadError) Error() string { return e.Err.Error() }
 
-// Batch gathers the rows idx of the split; the tensors belong to s.
+// Batch gathers the rows idx of the split; the tensors belong to s. A lazy split is read with the
+// test transform (its Source's Read); only TrainEpoch's batches go through the training transform.
 func (st *SplitTensors) Batch(s *torchrt.Scope, idx []int64, dev gotch.Device) *Batch {
+	if st.lazy != nil {
+		return st.batchFrom(s, idx, st.readLazy(idx), dev)
+	}
+	it := st.indexTensor(s, idx, dev)
+	b := &Batch{Y: s.T(st.Y.MustIndexSelect(0, it, false)), Index: idx}
+	for _, x := range st.X {
+		b.X = append(b.X, s.T(x.MustIndexSelect(0, it, false)))
+	}
+	return b
+}
+
+// indexTensor is idx as an int64 tensor on dev, owned by s.
+func (st *SplitTensors) indexTensor(s *torchrt.Scope, idx []int64, dev gotch.Device) *ts.Tensor {
 	ib := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(idx))), len(idx)*8)
 	it := s.T(ts.MustOfDataSize(ib, []int64{int64(len(idx))}, gotch.Int64))
 	if dev.IsCuda() {
 		it = s.T(it.MustTo(dev, false))
 	}
-	b := &Batch{Y: s.T(st.Y.MustIndexSelect(0, it, false)), Index: idx}
-	if st.lazy != nil {
-		for _, x := range st.readLazy(idx, dev) {
-			b.X = append(b.X, s.T(x))
-		}
-		return b
-	}
-	for _, x := range st.X {
-		b.X = append(b.X, s.T(x.MustIndexSelect(0, it, false)))
-	}
-	return b
+	return it
+}
+
+// labels gathers the labels of the rows idx, owned by s.
+func (st *SplitTensors) labels(s *torchrt.Scope, idx []int64, dev gotch.Device) *ts.Tensor {
+	return s.T(st.Y.MustIndexSelect(0, st.indexTensor(s, idx, dev), false))
 }
 
 // Rows returns the batch of the n consecutive rows from start: views of the split's tensors (no copy)
@@ -120,48 +129,15 @@ func (st *SplitTensors) Rows(s *torchrt.Scope, start, n int, dev gotch.Device) *
 	return b
 }
 
-// readLazy reads the samples idx from the split's Source, a few at a time in parallel, checks that
-// every value is finite, and returns one tensor per modality.
-func (st *SplitTensors) readLazy(idx []int64, dev gotch.Device) []*ts.Tensor {
-	bufs := make([][]float32, len(st.mods))
-	for m, mod := range st.mods {
-		bufs[m] = make([]float32, len(idx)*mod.Size())
-	}
-	errs := make([]error, len(idx))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
-	for k, i := range idx {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			dst := make([][]float32, len(st.mods))
-			for m, mod := range st.mods {
-				dst[m] = bufs[m][k*mod.Size() : (k+1)*mod.Size()]
-			}
-			if err := st.lazy.Source.Read(int(i), dst); err != nil {
-				errs[k] = err
-				return
-			}
-			for m, d := range dst {
-				for _, v := range d {
-					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-						errs[k] = fmt.Errorf("sample %d, modality %s: non-finite value %v", i, st.mods[m].Name, v)
-						return
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+// readLazy reads the samples idx from the split's Source (its test transform), in parallel
+// (readInto), checks that every value is finite, and returns one buffer per modality; a failed read
+// panics with ReadError.
+func (st *SplitTensors) readLazy(idx []int64) [][]float32 {
+	bufs := newBuffers(st.mods, len(idx))
+	if err := readInto(context.Background(), st.lazy.Source.Read, st.mods, idx, bufs); err != nil {
 		panic(ReadError{err})
 	}
-	out := make([]*ts.Tensor, len(st.mods))
-	for m, mod := range st.mods {
-		out[m] = floatTensor(bufs[m], append([]int64{int64(len(idx))}, mod.Shape...), dev)
-	}
-	return out
+	return bufs
 }
 
 // PanicError is a panic inside a cell, recovered by Train: the value and the stack where it happened.
@@ -496,16 +472,26 @@ func (e *DivergedError) Unwrap() error { return ErrDiverged }
 // the split; the last batch may be smaller), each batch's tensors freed from s after its step. It
 // returns the mean training loss over the samples; a non-finite loss stops it with a *DivergedError,
 // a cancelled ctx (checked before each batch) with ctx.Err().
+//
+// A lazy training split is read through its training transform (data.AugmentedSource, seeded by the
+// cell seed, epoch and sample) and Prefetch batches ahead on a background goroutine (loader.go); the
+// reading stops when the epoch returns, whatever the reason. A failed read panics with ReadError, as
+// Batch does.
 func (r *Run) TrainEpoch(ctx context.Context, s *torchrt.Scope, train *SplitTensors, opt *nn.Optimizer, epoch, batchSize int, order []int64) (float64, error) {
 	r.StartEpoch(train, epoch, batchSize, order)
 	hook, _ := r.Method.(AfterBackwarder)
+	batches := train.epochBatches(ctx, r.Cell.Seed, epoch, batchSize, order, Prefetch)
+	defer batches.close()
 	var lossSum float64
 	for start := 0; start < len(order); start += batchSize {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
 		idx := order[start:min(start+batchSize, len(order))]
-		b := train.Batch(s, idx, r.Device)
+		b, err := batches.next(s, idx, r.Device)
+		if err != nil {
+			return 0, err
+		}
 		b.Epoch = epoch
 		lv := r.Step(s, b, opt, hook)
 		s.Drop()

@@ -55,6 +55,23 @@ type clipSource struct {
 	root    string // Digest writes paths relative to it
 	samples []clipSample
 	read    func(c *clipSample, dst [][]float32) error
+	// augment, when set (a training split with augment=true), is read under the training transform
+	// with the sample's generator; dataSplit then serves the split as a data.AugmentedSource.
+	augment func(c *clipSample, dst [][]float32, r *rand.Rand) error
+}
+
+// augmentedClipSource is a clipSource whose training reads augment (data.AugmentedSource).
+type augmentedClipSource struct{ *clipSource }
+
+// ReadAugmented fills dst with sample i under the training transform, drawing from augmentRand(seed).
+func (s augmentedClipSource) ReadAugmented(i int, dst [][]float32, seed uint64) error {
+	if i < 0 || i >= len(s.samples) {
+		return fmt.Errorf("dataset %s: %s sample %d out of range [0, %d)", s.dataset, s.split, i, len(s.samples))
+	}
+	if err := s.augment(&s.samples[i], dst, augmentRand(seed)); err != nil {
+		return fmt.Errorf("dataset %s: %s sample %d (%s): %w", s.dataset, s.split, i, s.samples[i].Name, err)
+	}
+	return nil
 }
 
 // Read fills dst with sample i. It is safe for concurrent use: it only reads shared state.
@@ -95,6 +112,9 @@ func (s *clipSource) dataSplit() *data.Split {
 	y := make([]int64, len(s.samples))
 	for i, c := range s.samples {
 		y[i] = c.Label
+	}
+	if s.augment != nil {
+		return &data.Split{Source: augmentedClipSource{s}, Y: y}
 	}
 	return &data.Split{Source: s, Y: y}
 }

@@ -3,6 +3,7 @@ package datasets
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 
@@ -30,9 +31,11 @@ import (
 //
 // The references have no validation split (OGM-GE selects its model on the test set). Here the
 // validation split is a stratified share val (default 0.1) of train.csv drawn with split_seed
-// (default 0, independent of the run seed); test.csv is only ever the test split. Train-time
-// augmentation (RandomResizedCrop, horizontal flip, random frame choice) is omitted: every read of a
-// sample gives the same values, the test-time transform.
+// (default 0, independent of the run seed); test.csv is only ever the test split. Training frames
+// get OGM-GE's training transform, RandomResizedCrop(224) and a horizontal flip drawn per frame
+// (augment.go), in the trainer's training epochs; augment=false (default true) turns it off, so every
+// read is the test-time transform. The random frame choice is not reproduced (OGM-GE computes one but
+// never uses it).
 const (
 	CremadDefaultFrames = 1
 	CremadDefaultRate   = 22050
@@ -42,7 +45,7 @@ const (
 // CremadClasses is the class order of OGM-GE and PMR.
 var CremadClasses = []string{"NEU", "HAP", "SAD", "FEA", "DIS", "ANG"}
 
-var cremadParams = []string{"frames", "fps", "sr", "val", "split_seed", "missing", "dir", "audio_dir", "visual_dir"}
+var cremadParams = []string{"frames", "fps", "sr", "val", "split_seed", "missing", "augment", "dir", "audio_dir", "visual_dir"}
 
 func init() {
 	data.Register("cremad",
@@ -130,6 +133,10 @@ func loadCremad(opt data.Options) (*data.Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	augment, err := clipAugmentParam(p)
+	if err != nil {
+		return nil, err
+	}
 	cfg.dir, cfg.source = datasetDir(opt.DataDir, "cremad", p.path("dir"))
 	cfg.audioDir = clipRelDir(cfg.dir, "AudioWAV", p.path("audio_dir"))
 	cfg.visualDir = clipRelDir(cfg.dir, fmt.Sprintf("Image-%02d-FPS", fps), p.path("visual_dir"))
@@ -162,7 +169,11 @@ func loadCremad(opt data.Options) (*data.Set, error) {
 	}
 	digest := digestParams(p.used)
 	mk := func(split string, s []clipSample) *data.Split {
-		return (&clipSource{dataset: "cremad", split: split, digest: digest, root: cfg.dir, samples: s, read: cfg.read}).dataSplit()
+		src := &clipSource{dataset: "cremad", split: split, digest: digest, root: cfg.dir, samples: s, read: cfg.read}
+		if split == "train" && augment {
+			src.augment = cfg.readAugmented
+		}
+		return src.dataSplit()
 	}
 	set.Train, set.Val, set.Test = mk("train", train), mk("val", val), mk("test", splits[1])
 	if err := set.Finish(); err != nil {
@@ -238,4 +249,16 @@ func (cfg cremadConfig) read(c *clipSample, dst [][]float32) error {
 		return err
 	}
 	return readRGBClip(c.Files[1:], dst[1], FrameSize)
+}
+
+// readAugmented decodes one training sample under the training transform: the audio as read, each
+// frame cropped and flipped with draws from r.
+func (cfg cremadConfig) readAugmented(c *clipSample, dst [][]float32, r *rand.Rand) error {
+	if len(dst) != 2 {
+		return fmt.Errorf("want 2 modality buffers, got %d", len(dst))
+	}
+	if err := cfg.audio.fromWAV(c.Files[0].Path, dst[0]); err != nil {
+		return err
+	}
+	return readRGBClipAugmented(c.Files[1:], dst[1], FrameSize, r)
 }

@@ -3,6 +3,7 @@ package datasets
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -36,14 +37,17 @@ import (
 // 4 frames ("more than 3 files"); with missing=skip other clips are dropped as the reference does, by
 // default they are an error listing the files looked for. The validation split is a stratified share
 // val (default 0.1) of the training list drawn with split_seed (default 0); the test list is only the
-// test split. Train-time augmentation (RandomResizedCrop, flip, random frames) is omitted.
+// test split. Training frames get the reference's training transform, RandomResizedCrop(224) and a
+// horizontal flip drawn per frame (augment.go), in the trainer's training epochs; augment=false
+// (default true) gives every read the test-time transform. BalanceBenchmark's random training-time
+// frame choice is not reproduced (frames stay the test-time ones).
 const (
 	KSDefaultClasses = 31
 	KSDefaultFrames  = 3
 	ksMinFrames      = 4
 )
 
-var ksParams = []string{"classes", "frames", "val", "split_seed", "missing", "dir",
+var ksParams = []string{"classes", "frames", "val", "split_seed", "missing", "augment", "dir",
 	"train_audio", "test_audio", "train_visual", "test_visual"}
 
 func init() {
@@ -80,6 +84,10 @@ func loadKS(opt data.Options) (*data.Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	augment, err := clipAugmentParam(p)
+	if err != nil {
+		return nil, err
+	}
 	dir, source := datasetDir(opt.DataDir, "ks", p.path("dir"))
 	parts, err := ksParts(dir, source, p)
 	if err != nil {
@@ -112,7 +120,11 @@ func loadKS(opt data.Options) (*data.Set, error) {
 	}
 	digest := digestParams(p.used)
 	mk := func(split string, s []clipSample) *data.Split {
-		return (&clipSource{dataset: "ks", split: split, digest: digest, root: dir, samples: s, read: cfg.read}).dataSplit()
+		src := &clipSource{dataset: "ks", split: split, digest: digest, root: dir, samples: s, read: cfg.read}
+		if split == "train" && augment {
+			src.augment = cfg.readAugmented
+		}
+		return src.dataSplit()
 	}
 	set.Train, set.Val, set.Test = mk("train", train), mk("val", val), mk("test", splits[1])
 	if err := set.Finish(); err != nil {
@@ -210,6 +222,18 @@ func (cfg *ksConfig) read(c *clipSample, dst [][]float32) error {
 		return err
 	}
 	return readRGBClip(c.Files[1:], dst[1], FrameSize)
+}
+
+// readAugmented decodes one training sample under the training transform: the audio as read, each
+// frame cropped and flipped with draws from r.
+func (cfg *ksConfig) readAugmented(c *clipSample, dst [][]float32, r *rand.Rand) error {
+	if len(dst) != 2 {
+		return fmt.Errorf("want 2 modality buffers, got %d", len(dst))
+	}
+	if err := readSpectrogramNpy(c.Files[0].Path, cfg.audioShape, dst[0]); err != nil {
+		return err
+	}
+	return readRGBClipAugmented(c.Files[1:], dst[1], FrameSize, r)
 }
 
 // readSpectrogramNpy reads a .npy array that must hold as many values as shape ([1, F, M]; a stored

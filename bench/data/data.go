@@ -89,6 +89,38 @@ type Source interface {
 	Digest(h io.Writer)
 }
 
+// AugmentedSource is a Source whose split has a random training transform (CREMA-D's and KS's
+// RandomResizedCrop + horizontal flip of every frame). Only a training split's Source implements
+// it, and only when the dataset's augmentation is on (augment=true, the default); validation and
+// test splits, and training splits with augment=false, are plain Sources whose Read is the test
+// transform. The trainer calls ReadAugmented for the batches of its training epochs (bench.Run.
+// TrainEpoch) and Read everywhere else (evaluation, a method's epoch hook).
+type AugmentedSource interface {
+	Source
+	// ReadAugmented fills dst with sample i under the training transform, drawing every random choice
+	// from a generator seeded by seed alone (AugmentSeed of the cell seed, the epoch and i), so a read
+	// gives the same values whichever goroutine makes it and whenever. Errors are Read's.
+	ReadAugmented(i int, dst [][]float32, seed uint64) error
+}
+
+// AugmentSeed is the seed of sample i's training transform in epoch epoch of a cell with seed
+// cellSeed: a SplitMix64 hash of the three, so every (cell, epoch, sample) draws its own stream and
+// reads can run in any order or in parallel without changing a value.
+func AugmentSeed(cellSeed int64, epoch, sample int) uint64 {
+	z := uint64(cellSeed)
+	for _, v := range []uint64{0xa06_3e47, uint64(int64(epoch)), uint64(int64(sample))} {
+		z = splitMix64(z ^ v)
+	}
+	return z
+}
+
+func splitMix64(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
 // ReadSample returns sample i of one modality from memory or from the Source.
 func (s *Split) ReadSample(i int, mods []Modality, dst [][]float32) error {
 	if s.Source != nil {
