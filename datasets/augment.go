@@ -69,7 +69,7 @@ func randomResizedCropBox(width, height int, uniform func() float64, intn func(i
 func flipHorizontal(img *image.RGBA) {
 	b := img.Rect
 	for y := b.Min.Y; y < b.Max.Y; y++ {
-		row := img.Pix[img.PixOffset(b.Min.X, y):img.PixOffset(b.Max.X-1, y)+4]
+		row := img.Pix[img.PixOffset(b.Min.X, y) : img.PixOffset(b.Max.X-1, y)+4]
 		for l, r := 0, len(row)-4; l < r; l, r = l+4, r-4 {
 			for c := 0; c < 4; c++ {
 				row[l+c], row[r+c] = row[r+c], row[l+c]
