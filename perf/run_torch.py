@@ -52,8 +52,11 @@ def parse_model(s):
     return name, warmup, repeats, steps
 
 
-def measure(model_name, warmup, repeats, steps, seed, lr, momentum, weight_decay):
+def measure(model_name, warmup, repeats, steps, seed, lr, momentum, weight_decay, device):
     model, xs, y = torch_models.build(model_name, seed)
+    # As bench/perf.Build: weights and inputs drawn on the CPU, then moved.
+    model, xs, y = model.to(device), [x.to(device) for x in xs], y.to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     nonfinite = 0
 
@@ -72,6 +75,7 @@ def measure(model_name, warmup, repeats, steps, seed, lr, momentum, weight_decay
     def eval_step():
         with torch.no_grad():
             model(xs, y, False)
+        sync()
 
     with torch.no_grad():
         eval_loss0 = model(xs, y, False)[0].item()
@@ -108,6 +112,7 @@ def main():
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--model", type=parse_model, action="append", required=True)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -122,7 +127,7 @@ def main():
     }
     for name, warmup, repeats, steps in args.model:
         log(f"{name}: warm-up {warmup}, {repeats} x {steps} steps, {args.threads} thread(s)")
-        r = measure(name, warmup, repeats, steps, args.seed, args.lr, args.momentum, args.weight_decay)
+        r = measure(name, warmup, repeats, steps, args.seed, args.lr, args.momentum, args.weight_decay, torch.device(args.device))
         r["plan"] = {"warmup": warmup, "repeats": repeats, "steps": steps}
         res["models"][name] = r
     json.dump(res, sys.stdout)

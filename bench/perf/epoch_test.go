@@ -7,6 +7,7 @@ import (
 	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/layers"
 	"github.com/mmfusion/bench/bench/torchrt"
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -40,7 +41,7 @@ func init() {
 func TestBuildStartsTheFirstEpoch(t *testing.T) {
 	lockThread(t)
 	sp := Spec{Name: "epochs", Method: "perf-test-epochs", Encoder: "mlp", Modalities: synthetic, NumClasses: 4, Batch: 16}
-	m, err := Build(sp, 1)
+	m, err := Build(sp, 1, gotch.CPU)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,22 +131,24 @@ type Model struct {
 	hook      bench.AfterBackwarder
 	scope     *torchrt.Scope
 	nonFinite int
+	cuda      bool // on a CUDA device: EvalStep waits for the kernels it queued (TrainStep reads its loss)
 }
 
-// Build builds the spec's model with bench.Build (seeded with seed) on the CPU, the optimiser
+// Build builds the spec's model with bench.Build (seeded with seed) on dev, the optimiser
 // bench.Train builds (bench.NewOptimizer, SGD), and a batch drawn from libtorch's generator seeded with
 // seed+1: standard normal inputs of the modality shapes and uniform labels. perf/torch_models.py draws
-// the same weights and inputs. It then starts training epoch 1 as bench.Train does
+// the same weights and inputs (drawn on the CPU, then moved to dev, so a CUDA model sees the CPU's
+// values). It then starts training epoch 1 as bench.Train does
 // (bench.Run.StartEpoch: the method's EpochStart, if any, on a training split made of the batch), so
 // that TrainStep times the step that bench.Run.TrainEpoch takes. The caller must have locked its OS
 // thread.
-func Build(sp Spec, seed int64) (*Model, error) {
+func Build(sp Spec, seed int64, dev gotch.Device) (*Model, error) {
 	c, err := sp.Cell(seed, 0)
 	if err != nil {
 		return nil, err
 	}
 	set := &data.Set{Name: "perf", NumClasses: sp.NumClasses, Modalities: sp.Modalities}
-	run, err := bench.Build(c, set, gotch.CPU)
+	run, err := bench.Build(c, set, dev)
 	if err != nil {
 		return nil, err
 	}
@@ -175,21 +177,28 @@ func Build(sp Spec, seed int64) (*Model, error) {
 		b.X = append(b.X, ts.MustRandn(append([]int64{int64(sp.Batch)}, mod.Shape...), gotch.Float, gotch.CPU))
 	}
 	b.Y = ts.MustRandint(int64(sp.NumClasses), []int64{int64(sp.Batch)}, gotch.Int64, gotch.CPU)
-	m := &Model{Spec: sp, Run: run, Opt: opt, Batch: b, train: batchSplit(b, sp.Modalities), scope: torchrt.NewScope()}
+	train := batchSplit(b, sp.Modalities, dev)
+	if dev.IsCuda() {
+		for k, x := range b.X {
+			b.X[k] = x.MustTo(dev, true)
+		}
+		b.Y = b.Y.MustTo(dev, true)
+	}
+	m := &Model{Spec: sp, Run: run, Opt: opt, Batch: b, train: train, scope: torchrt.NewScope(), cuda: dev.IsCuda()}
 	m.hook, _ = run.Method.(bench.AfterBackwarder)
 	run.StartEpoch(m.train, b.Epoch, sp.Batch, b.Index)
 	return m, nil
 }
 
 // batchSplit is the training split whose samples are b's, in order.
-func batchSplit(b *bench.Batch, mods []data.Modality) *bench.SplitTensors {
+func batchSplit(b *bench.Batch, mods []data.Modality, dev gotch.Device) *bench.SplitTensors {
 	sp := &data.Split{Y: b.Y.Int64Values()}
 	for _, x := range b.X {
 		v := make([]float32, x.Numel())
 		x.MustCopyData(v, x.Numel())
 		sp.X = append(sp.X, v)
 	}
-	return bench.SplitOnDevice(sp, mods, gotch.CPU)
+	return bench.SplitOnDevice(sp, mods, dev)
 }
 
 // TrainStep is one training step, bench.Run.Step as bench.Run.TrainEpoch takes it (forward, loss
@@ -208,6 +217,11 @@ func (m *Model) TrainStep() float64 {
 // trainer evaluates; every tensor it created is freed.
 func (m *Model) EvalStep() {
 	ts.NoGrad(func() { m.Run.Method.Forward(m.scope, m.Batch, false) })
+	if m.cuda {
+		if err := ts.CudaSynchronize(); err != nil {
+			panic(err)
+		}
+	}
 	m.scope.Drop()
 }
 

@@ -36,7 +36,7 @@ func build(tb testing.TB, name string) *Model {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m, err := Build(sp, 1)
+	m, err := Build(sp, 1, gotch.CPU)
 	if err != nil {
 		tb.Fatal(err)
 	}

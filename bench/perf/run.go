@@ -3,6 +3,7 @@ package perf
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,8 +22,11 @@ import (
 // Config is what `bench perf` runs with. Both sides get the same threads, seed, plans and SGD settings.
 type Config struct {
 	Models  []Spec
-	Threads int   // libtorch intra-op threads on both sides
-	Seed    int64 // weights from Seed, inputs from Seed+1
+	Threads int // libtorch intra-op threads on both sides
+	// Device runs the step models on a CUDA device ("cuda", "cuda:N") instead of the CPU, both sides;
+	// "" or "cpu" is the CPU. Cells always run on the CPU.
+	Device string
+	Seed   int64 // weights from Seed, inputs from Seed+1
 	// Rounds alternates the two sides this many times per model (Go then PyTorch, then PyTorch then
 	// Go, …), each round a fresh model and the full plan; the step times of all rounds are pooled. On a
 	// machine shared with other work this keeps a load change from falling on one side only.
@@ -302,7 +306,11 @@ func (mr *ModelResult) compareChecks() {
 
 // measureGo builds a fresh model, takes the check values, and times its training then evaluation steps.
 func (c *Config) measureGo(sp Spec, plan Plan, side *Side) (train, eval Timing, ch Check, err error) {
-	m, err := Build(sp, c.Seed)
+	dev, err := torchrt.ResolveDevice(cmp.Or(c.Device, "cpu"))
+	if err != nil {
+		return train, eval, ch, err
+	}
+	m, err := Build(sp, c.Seed, dev)
 	if err != nil {
 		return train, eval, ch, err
 	}
@@ -340,7 +348,8 @@ func (c *Config) TorchCommand(sp Spec, plan Plan) *exec.Cmd {
 	return c.pythonCommand(c.Runner,
 		"--threads", fmt.Sprint(c.Threads), "--seed", fmt.Sprint(c.Seed),
 		"--lr", fmt.Sprint(LR), "--momentum", fmt.Sprint(Momentum), "--weight-decay", fmt.Sprint(WeightDecay),
-		"--model", fmt.Sprintf("%s:%d:%d:%d", sp.Name, plan.Warmup, plan.Repeats, plan.Steps))
+		"--model", fmt.Sprintf("%s:%d:%d:%d", sp.Name, plan.Warmup, plan.Repeats, plan.Steps),
+		"--device", cmp.Or(c.Device, "cpu"))
 }
 
 // pythonCommand runs the PyTorch side's interpreter with PYTHONPATH set to the torch install.

@@ -102,8 +102,11 @@ func ResolveDevice(name string) (gotch.Device, error) {
 	case name == "cpu":
 		return gotch.CPU, nil
 	case name == "cuda" || strings.HasPrefix(name, "cuda:"):
+		if !cudaOK && CUDABuild() {
+			return gotch.CPU, fmt.Errorf("device %q: this is a CUDA build (%s) but libtorch sees no CUDA device (no NVIDIA GPU or driver here); use --device cpu", name, LibtorchPath())
+		}
 		if !cudaOK {
-			return gotch.CPU, fmt.Errorf("device %q: this libtorch (%s, %s) has no usable CUDA; build with make build GPU=1 (or LIBTORCH=/path/to/a/cuda/libtorch) on a machine with an NVIDIA GPU", name, LibtorchPath(), Build())
+			return gotch.CPU, fmt.Errorf("device %q: this libtorch (%s) is a CPU-only build; build with make build GPU=1 (or LIBTORCH=/path/to/a/cuda/libtorch) on a machine with an NVIDIA GPU", name, LibtorchPath())
 		}
 		idx := 0
 		if rest, ok := strings.CutPrefix(name, "cuda:"); ok {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/mmfusion/bench/bench/perf"
+	"github.com/mmfusion/bench/bench/torchrt"
 )
 
 // `bench perf` is dispatched from here until main.go's command switch gets its case (see
@@ -45,6 +46,7 @@ func cmdPerf(args []string) error {
 	goRound := fs.String("go-round", "", "internal, started by --cells: run one round of cell NAME's Go side (NAME:REPS) in this process and print it as JSON")
 	cellDir := fs.String("cell-dir", "", "with --cells: keep each exported cell (data, orders, initial weights) in DIR/<method>-<dataset>, for running the runner by hand")
 	threads := fs.Int("threads", 1, "libtorch intra-op threads, both sides")
+	device := fs.String("device", "cpu", "device of the step models, both sides: cpu, cuda or cuda:N (cells run on the CPU)")
 	rounds := fs.Int("rounds", 3, "alternate Go and PyTorch this many times per model (fresh model and process each time); step times are pooled")
 	scale := fs.Float64("scale", 1, "multiply every model's number of timed repeats (e.g. 0.2 for a quick look)")
 	seed := fs.Int64("seed", 1, "seed of weights (seed) and inputs (seed+1), both sides")
@@ -82,7 +84,10 @@ func cmdPerf(args []string) error {
 		}
 		return json.NewEncoder(os.Stdout).Encode(gr)
 	}
-	cfg := perf.Config{Threads: *threads, Seed: *seed, Rounds: *rounds, Scale: *scale, Python: *python,
+	if _, err := torchrt.ResolveDevice(*device); err != nil {
+		return usageError{err}
+	}
+	cfg := perf.Config{Device: *device, Threads: *threads, Seed: *seed, Rounds: *rounds, Scale: *scale, Python: *python,
 		PythonPath: *pythonPath, Runner: *runner, NoTorch: *noTorch, Log: os.Stderr,
 		CellEpochs: *epochs, DataDir: *dataDir, CellRunner: *cellRunner, CellDir: *cellDir}
 	if exe, err := os.Executable(); err == nil {
