@@ -30,6 +30,8 @@ commands:
   regress       compare the results store with a baseline; exit 1 on an accuracy drop (--update writes it)
   interactions  PID of a dataset (R, U1, U2, S), or of a trained model's predictions (--model)
   list          list registered methods, datasets and encoders with their parameters
+  dump          write one sample as the model sees it: <modality>.npy per modality and label.txt
+  export        write AV-MNIST's MNIST digits and FSDD recordings in the cremad or ks on-disk layout
   perf          time a training and an evaluation step in Go and in PyTorch 2.1 on the same libtorch
   version       print harness, Go, gotch and libtorch versions and the device
   help          this text
@@ -60,6 +62,10 @@ func run(args []string) int {
 		err = cmdInteractions(args[1:])
 	case "list":
 		err = cmdList(args[1:])
+	case "dump":
+		err = cmdDump(args[1:])
+	case "export":
+		err = cmdExport(args[1:])
 	case "perf":
 		err = cmdPerf(args[1:])
 	case "version", "--version", "-version":
