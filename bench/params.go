@@ -1,9 +1,13 @@
 package bench
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,7 +24,10 @@ type ParamSpec struct {
 	// Kind is "float", "int", "intlist", "bool", "string", or "enum:a|b|c". An "intlist" is one
 	// integer or several separated by colons ("128" or "128:512"); its value is kept in canonical
 	// form (each element as strconv.Itoa writes it, joined by ":"), so "128", "+128" and "0128" are
-	// the same value, and the same cell, as the plain int 128.
+	// the same value, and the same cell, as the plain int 128. A "file" is the path of a file, or ""
+	// (its default) for none: NewParams reads the file and Map, so result records and cell keys,
+	// holds "sha256:<hex>" of its content in place of the path (the same bytes under two paths are one
+	// cell, changed bytes a new one); String returns the path, FileSHA256 the hash.
 	Kind string
 	// Range is the interval a numeric ("int", "intlist" or "float") value must lie in, in interval
 	// notation (for an intlist, every element must lie in it):
@@ -50,6 +57,8 @@ func (s ParamSpec) Allowed() string {
 		return "one of " + strings.TrimPrefix(s.Kind, "enum:")
 	case s.Kind == "bool":
 		return "true|false"
+	case s.Kind == "file":
+		return "path of a file (keyed by its SHA-256)"
 	case s.Kind == "intlist" && s.Range != "":
 		return "int[:int...] each in " + s.Range
 	case s.Kind == "intlist":
@@ -258,9 +267,12 @@ func checkSpec(owner string, s ParamSpec) error {
 		if _, err := parseRange(rangeKind(s.Kind), s.Range); err != nil {
 			return fmt.Errorf("%s: %s: %w", owner, s.Name, err)
 		}
-	case s.Kind == "bool" || s.Kind == "string" || (strings.HasPrefix(s.Kind, "enum:") && len(s.Kind) > len("enum:")):
+	case s.Kind == "bool" || s.Kind == "string" || s.Kind == "file" || (strings.HasPrefix(s.Kind, "enum:") && len(s.Kind) > len("enum:")):
 		if s.Range != "" {
 			return fmt.Errorf("%s: %s: a %s parameter takes no Range (got %q)", owner, s.Name, s.Kind, s.Range)
+		}
+		if s.Kind == "file" && (s.Default != "" || s.Search != "") {
+			return fmt.Errorf("%s: %s: a file parameter defaults to \"\" (none) and is not tuned", owner, s.Name)
 		}
 	default:
 		return fmt.Errorf("%s: %s: unknown kind %q", owner, s.Name, s.Kind)
@@ -350,6 +362,13 @@ func CheckCell(c *Cell, mods []data.Modality) error {
 	if err != nil {
 		return err
 	}
+	if c.Train.Init == InitXavierNormal {
+		for _, sp := range es.Value.Params { // the init runs after New and would overwrite loaded weights
+			if sp.Kind == "file" && c.EncoderParams.String(sp.Name) != "" {
+				return fmt.Errorf("%s.%s: loaded weights would be re-drawn by the %s initialisation of %s's recipe", c.Encoder, sp.Name, InitXavierNormal, c.Method)
+			}
+		}
+	}
 	for _, mod := range mods {
 		if err := es.Value.CheckModality(mod, c.EncoderParams); err != nil {
 			return err
@@ -394,6 +413,7 @@ type Params struct {
 	owner  string
 	specs  []ParamSpec
 	values map[string]string
+	hashes map[string]string // "file" parameters with a value: hex SHA-256 of the file's content
 }
 
 // NewParams applies overrides to the defaults of specs. An unknown key, a value of the wrong kind or
@@ -404,7 +424,7 @@ type Params struct {
 // or against the run's epochs or data, are not checked here: see MethodSpec.Validate,
 // EncoderSpec.Accepts and CheckCell.
 func NewParams(owner string, specs []ParamSpec, overrides map[string]string) (Params, error) {
-	p := Params{owner: owner, specs: specs, values: map[string]string{}}
+	p := Params{owner: owner, specs: specs, values: map[string]string{}, hashes: map[string]string{}}
 	for _, s := range specs {
 		p.values[s.Name] = s.Default
 	}
@@ -423,6 +443,13 @@ func NewParams(owner string, specs []ParamSpec, overrides map[string]string) (Pa
 			return p, err
 		}
 		p.values[k] = canonical(spec, v)
+		if spec.Kind == "file" && v != "" {
+			sum, err := fileSHA256(v)
+			if err != nil {
+				return p, fmt.Errorf("%s: %s=%s: %w", owner, k, v, err)
+			}
+			p.hashes[k] = sum
+		}
 	}
 	for _, s := range specs { // a default outside its own range is a declaration bug; say so early
 		if _, over := overrides[s.Name]; !over {
@@ -462,6 +489,12 @@ func checkKind(s ParamSpec, v string) error {
 		if _, err := strconv.ParseBool(v); err != nil {
 			return fmt.Errorf("want true or false")
 		}
+	case s.Kind == "file" && v != "":
+		if fi, err := os.Stat(v); err != nil {
+			return err
+		} else if !fi.Mode().IsRegular() {
+			return fmt.Errorf("not a regular file")
+		}
 	case strings.HasPrefix(s.Kind, "enum:"):
 		opts := strings.Split(strings.TrimPrefix(s.Kind, "enum:"), "|")
 		for _, o := range opts {
@@ -500,8 +533,38 @@ func (p Params) get(name string) string {
 	return v
 }
 
-// String returns a parameter's value.
+// String returns a parameter's value (a "file" parameter's path).
 func (p Params) String(name string) string { return p.get(name) }
+
+// FileSHA256 returns the hex SHA-256 of a "file" parameter's content as NewParams read it, or "" when
+// the parameter has no value. A reader of the file checks it, so a file changed after planning
+// is refused rather than trained under the old key.
+func (p Params) FileSHA256(name string) string {
+	p.get(name) // panics on an undeclared name
+	return p.hashes[name]
+}
+
+// keyed is the value Map and NonDefault report: a "file" parameter's content hash, not its path.
+func (p Params) keyed(name, v string) string {
+	if h := p.hashes[name]; h != "" {
+		return "sha256:" + h
+	}
+	return v
+}
+
+// fileSHA256 is the hex SHA-256 of a file's content.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
 
 // Float returns a float parameter (validated at construction).
 func (p Params) Float(name string) float64 {
@@ -529,14 +592,15 @@ func (p Params) Bool(name string) bool {
 }
 
 // Map returns every value, defaults included, for the result record and the cell key; a parameter
-// declared OmitDefault is left out while it has its default.
+// declared OmitDefault is left out while it has its default, and a "file" parameter's value is
+// "sha256:<hex>" of its content.
 func (p Params) Map() map[string]string {
 	m := make(map[string]string, len(p.values))
 	for k, v := range p.values {
 		if s, ok := p.spec(k); ok && s.OmitDefault && v == s.Default {
 			continue
 		}
-		m[k] = v
+		m[k] = p.keyed(k, v)
 	}
 	return m
 }
@@ -546,7 +610,7 @@ func (p Params) NonDefault() []string {
 	var out []string
 	for _, s := range p.specs {
 		if v := p.values[s.Name]; v != s.Default {
-			out = append(out, s.Name+"="+v)
+			out = append(out, s.Name+"="+p.keyed(s.Name, v))
 		}
 	}
 	sort.Strings(out)

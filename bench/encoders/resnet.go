@@ -15,6 +15,7 @@ func init() {
 		Staged: true,
 		Params: []bench.ParamSpec{
 			{Name: "width", Default: "64", Kind: "int", Range: "[1,inf)", Help: "base width: layers have width, 2·width, 4·width, 8·width channels (feature size 8·width); 64 is ResNet-18, 16 or 32 for quick runs"},
+			{Name: "weights", Default: "", Kind: "file", OmitDefault: true, Help: "pretrained torchvision ResNet-18 weights: a state dict converted to safetensors by datasets/tools/torchvision_to_safetensors.py (fc.* ignored; needs width=64); a modality with other than 3 channels gets conv1 = the mean of the RGB kernels over channels, replicated (TSN/TSM flow, TBN spectrogram init); cells are keyed by the file's SHA-256"},
 		},
 		New:     newResNet18,
 		Accepts: resnet18Accepts,
@@ -24,6 +25,9 @@ func init() {
 // ResNet18 is torchvision's ResNet-18 (BasicBlock, [2, 2, 2, 2]) with the FC removed, trained from
 // scratch as in OGM-GE / PMR: conv weights Kaiming-normal (fan_out), BatchNorm weight 1 and bias 0.
 // conv1 takes as many channels as the modality has (1 spectrogram, 2 optical flow, 3 RGB).
+// With weights=FILE every parameter and running statistic is loaded from a torchvision state dict
+// instead (pretrained.go); conv1 of a modality with other than 3 channels gets the mean of the RGB
+// kernels over the channel axis, replicated to every channel (adaptConv1).
 //
 // Inputs are either images (B, C, H, W), declared as modality shape [C, H, W] (audio spectrograms
 // [1, F, T] are such images), or clips (B, C, T, H, W), declared as [C, T, H, W] — the reference
@@ -57,7 +61,10 @@ func resnet18Accepts(mod data.Modality, params bench.Params) error {
 	if err := positive(map[string]int64{"width": int64(params.Int("width"))}); err != nil {
 		return err
 	}
-	return wantRank(mod, "an image [C,H,W] or a clip [C,T,H,W]", 3, 4)
+	if err := wantRank(mod, "an image [C,H,W] or a clip [C,T,H,W]", 3, 4); err != nil {
+		return err
+	}
+	return checkWeightsParam(params.String("weights"), int64(params.Int("width")))
 }
 
 func newResNet18(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
@@ -77,6 +84,13 @@ func newResNet18(p *nn.Path, mod data.Modality, params bench.Params) (bench.Enco
 		lp := p.Sub(fmt.Sprintf("layer%d", i+1))
 		r.layers[i] = []*basicBlock{newBasicBlock(lp.Sub("0"), in, w, stride), newBasicBlock(lp.Sub("1"), w, w, 1)}
 		in = w
+	}
+	if path := params.String("weights"); path != "" {
+		// Built (and randomly initialised) first, then overwritten: the draws from libtorch's
+		// generator are the same with and without weights.
+		if err := r.loadWeights(path, params.FileSHA256("weights")); err != nil {
+			return nil, fmt.Errorf("resnet18: %w", err)
+		}
 	}
 	return r, nil
 }
