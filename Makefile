@@ -72,7 +72,12 @@ torch-py:
 # .deps/xcheck-venv; the checks are listed in scripts/xcheck/checks.txt. Prints one table of figures.
 # `make xcheck XCHECK_UPDATE=1` also refreshes the committed golden fixtures make test compares against.
 XCHECK_VENV := .deps/xcheck-venv
-xcheck: build torch-py
+xcheck: build torch-py xcheck-venv
+	XCHECK_PY=$(CURDIR)/$(XCHECK_VENV)/bin/python TORCH_PY=$(CURDIR)/.deps/torch-py XCHECK_UPDATE=$(XCHECK_UPDATE) \
+	  scripts/xcheck/run.sh
+
+.PHONY: xcheck-venv perf-loader
+xcheck-venv:
 	@if [[ ! -f $(XCHECK_VENV)/.installed ]] || ! cmp -s scripts/xcheck/requirements.txt $(XCHECK_VENV)/.installed; then \
 	  echo "xcheck: installing scripts/xcheck/requirements.txt into $(XCHECK_VENV)"; \
 	  rm -rf $(XCHECK_VENV) && python3 -m venv $(XCHECK_VENV) && \
@@ -80,5 +85,14 @@ xcheck: build torch-py
 	  $(XCHECK_VENV)/bin/pip install --disable-pip-version-check -q --no-deps torchvision==0.16.0 && \
 	  cp scripts/xcheck/requirements.txt $(XCHECK_VENV)/.installed; \
 	fi
-	XCHECK_PY=$(CURDIR)/$(XCHECK_VENV)/bin/python TORCH_PY=$(CURDIR)/.deps/torch-py XCHECK_UPDATE=$(XCHECK_UPDATE) \
-	  scripts/xcheck/run.sh
+
+# `make perf-loader`: clips per second through our loader (training transform) and through a PyTorch
+# DataLoader over OGM-GE's CREMA-D dataset class (librosa, PIL, torchvision; the xcheck venv), same files,
+# as many worker processes as cores; writes perf-loader.json. The layout is PERF_LOADER_DIR (a data root
+# holding cremad/), else an export of AV-MNIST from ../shared/data into .deps/perf-loader (once).
+PERF_LOADER_DIR ?= .deps/perf-loader
+perf-loader: build torch-py xcheck-venv
+	@if [[ ! -f $(PERF_LOADER_DIR)/cremad/train.csv ]]; then \
+	  ./bin/bench export --dataset avmnist --layout cremad --out $(PERF_LOADER_DIR) --limit 600; \
+	fi
+	./bin/bench perf --loader $(PERF_LOADER_DIR)/cremad --python $(XCHECK_VENV)/bin/python $(PERF_FLAGS)

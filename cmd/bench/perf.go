@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/perf"
 	"github.com/mmfusion/bench/bench/torchrt"
 )
@@ -55,6 +56,11 @@ func cmdPerf(args []string) error {
 	pythonPath := fs.String("pythonpath", ".deps/torch-py", "PYTHONPATH with torch==2.1.0 (make perf installs it there)")
 	runner := fs.String("runner", "perf/run_torch.py", "the PyTorch runner script")
 	noTorch := fs.Bool("no-torch", false, "time the Go side only")
+	loader := fs.String("loader", "", "time only the data loader on the CREMA-D layout DIR (training transform), Go against a PyTorch DataLoader (perf/run_loader.py); writes perf-loader.json")
+	loaderClips := fs.Int("loader-clips", 256, "with --loader: clips read per pass")
+	loaderBatch := fs.Int("loader-batch", 16, "with --loader: clips per batch")
+	loaderFrames := fs.Int("loader-frames", 1, "with --loader: frames per clip (cremad:frames=)")
+	loaderRunner := fs.String("loader-runner", "perf/run_loader.py", "with --loader: the PyTorch loader script (needs librosa, Pillow and torchvision: make perf-loader uses the make xcheck venv)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -86,6 +92,34 @@ func cmdPerf(args []string) error {
 	}
 	if _, err := torchrt.ResolveDevice(*device); err != nil {
 		return usageError{err}
+	}
+	if *loader != "" {
+		if *loaderClips < 2 || *loaderBatch < 1 || *loaderFrames < 1 {
+			return usagef("perf: --loader-clips must be ≥ 2, --loader-batch and --loader-frames ≥ 1")
+		}
+		lc := perf.LoaderConfig{Layout: *loader, Frames: *loaderFrames, Clips: *loaderClips, Batch: *loaderBatch,
+			Rounds: *rounds, Prefetch: bench.Prefetch, Python: *python, PythonPath: *pythonPath, Runner: *loaderRunner,
+			NoTorch: *noTorch, Threads: *threads, Log: os.Stderr}
+		rep, err := perf.RunLoader(lc)
+		if err != nil {
+			return err
+		}
+		rep.Print(os.Stdout)
+		file := *out
+		if file == "perf.json" {
+			file = "perf-loader.json"
+		}
+		if file != "" {
+			b, err := json.MarshalIndent(rep, "", "  ")
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
+				return err
+			}
+			fmt.Printf("report written to %s\n", file)
+		}
+		return nil
 	}
 	cfg := perf.Config{Device: *device, Threads: *threads, Seed: *seed, Rounds: *rounds, Scale: *scale, Python: *python,
 		PythonPath: *pythonPath, Runner: *runner, NoTorch: *noTorch, Log: os.Stderr,
