@@ -13,7 +13,7 @@ import (
 	"github.com/mmfusion/bench/datasets"
 )
 
-const dumpHelp = `usage: bench dump --dataset SPEC --split train|val|test --index I --out DIR [--data-dir D] [--seed S]
+const dumpHelp = `usage: bench dump --dataset SPEC --split train|val|test --index I --out DIR [--data-dir D] [--seed S] [--augment [--epoch E]]
 
 Writes what the model sees for one sample: DIR/<modality>.npy for each modality (float32,
 little-endian, C order, shape = the modality's shape: exactly the values the trainer feeds that
@@ -24,6 +24,11 @@ The dataset is loaded as bench run loads it (data.Load with --seed), so the seed
 shapes the data (synthetic generators, validation carving, AV-MNIST pairing). Sample I of a split is
 its I-th sample in list order (for cremad's test split, the I-th row of test.csv). Bad flags, an
 unknown split or an index out of range exit 2 and write nothing; each file is written atomically.
+
+Without --augment every split is read with the test-time transform (what evaluation reads). With
+--augment (train split only) the sample goes through the training transform with the draws of
+training epoch --epoch of a cell with seed --seed (data.AugmentSeed(seed, epoch, index)), the
+values bench run trains on in that epoch.
 
 flags:
 `
@@ -43,8 +48,8 @@ func cmdDump(args []string) error {
 	index := fs.Int("index", -1, "sample index within the split, from 0 (required)")
 	out := fs.String("out", "", "folder to write the .npy files and label.txt into; created if missing (required)")
 	seed := fs.Int64("seed", 1, "seed the dataset is loaded with, as a bench run cell's seed")
-	// A --augment flag (the training-time transform) is to be added here; it will apply the
-	// transform at the marked place below, after the read.
+	augment := fs.Bool("augment", false, "read the sample through the dataset's training transform (cremad, ks: RandomResizedCrop + flip of every frame), exactly as a cell with seed --seed reads it in training epoch --epoch; --split train only")
+	epoch := fs.Int("epoch", 0, "training epoch whose draws --augment uses (bench run's epochs are 1, 2, …; 0 is a valid draw that no cell uses)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -70,6 +75,12 @@ func cmdDump(args []string) error {
 	if *index < 0 {
 		return usagef("dump: --index %d: want a sample index ≥ 0", *index)
 	}
+	if *augment && *split != "train" {
+		return usagef("dump: --augment: only the train split has a training transform (got --split %s)", *split)
+	}
+	if *epoch < 0 {
+		return usagef("dump: --epoch %d: want ≥ 0", *epoch)
+	}
 	set, err := data.Load(*spec, *seed, *dataDir)
 	if err != nil {
 		return usageError{err}
@@ -93,10 +104,17 @@ func cmdDump(args []string) error {
 	for m, mod := range set.Modalities {
 		dst[m] = make([]float32, mod.Size())
 	}
-	if err := sp.ReadSample(*index, set.Modalities, dst); err != nil {
+	if *augment {
+		as, ok := sp.Source.(data.AugmentedSource)
+		if !ok {
+			return usagef("dump: --augment: the train split of %s has no training transform (not a video dataset, or augment=false)", *spec)
+		}
+		if err := as.ReadAugmented(*index, dst, data.AugmentSeed(*seed, *epoch, *index)); err != nil {
+			return err
+		}
+	} else if err := sp.ReadSample(*index, set.Modalities, dst); err != nil {
 		return err
 	}
-	// --augment: apply the training transform to dst here (before anything is written).
 	y := sp.Y[*index]
 	label := fmt.Sprintf("%d", y)
 	if names := dumpClassNames[set.Name]; int(y) < len(names) {

@@ -178,3 +178,56 @@ func TestDumpCremadExport(t *testing.T) {
 		t.Errorf("index 30 of 30 test clips: exit %d, want 2", code)
 	}
 }
+
+// --augment dumps the training transform with the draws of (--seed, --epoch, index): exactly
+// ReadAugmented with data.AugmentSeed, another epoch gives other frames; it is refused for other
+// splits and for a training split without a transform (augment=false), exit 2.
+func TestDumpAugment(t *testing.T) {
+	root := exportCremad(t, "avmnist", 30)
+	set, err := data.Load("cremad", 3, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, ok := set.Train.Source.(data.AugmentedSource)
+	if !ok {
+		t.Fatal("cremad's train split has no training transform")
+	}
+	var frames [][]float32
+	for _, epoch := range []int{0, 2} {
+		out := filepath.Join(t.TempDir(), "aug")
+		args := []string{"dump", "--dataset", "cremad", "--data-dir", root, "--split", "train", "--index", "5", "--seed", "3", "--augment", "--out", out}
+		if epoch != 0 {
+			args = append(args, "--epoch", fmt.Sprint(epoch))
+		}
+		if code := run(args); code != 0 {
+			t.Fatalf("epoch %d: exit %d", epoch, code)
+		}
+		want := [][]float32{make([]float32, set.Modalities[0].Size()), make([]float32, set.Modalities[1].Size())}
+		if err := as.ReadAugmented(5, want, data.AugmentSeed(3, epoch, 5)); err != nil {
+			t.Fatal(err)
+		}
+		for m, mod := range set.Modalities {
+			if _, v := readNpyF32(t, filepath.Join(out, mod.Name+".npy")); !slices.Equal(v, want[m]) {
+				t.Errorf("epoch %d: %s.npy is not the training transform's values", epoch, mod.Name)
+			} else if m == 1 {
+				frames = append(frames, v)
+			}
+		}
+	}
+	if len(frames) == 2 && slices.Equal(frames[0], frames[1]) {
+		t.Error("epochs 0 and 2 dumped the same frames")
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	for name, args := range map[string][]string{
+		"test split":     {"--dataset", "cremad", "--split", "test", "--augment"},
+		"augment=false":  {"--dataset", "cremad:augment=false", "--split", "train", "--augment"},
+		"negative epoch": {"--dataset", "cremad", "--split", "train", "--augment", "--epoch", "-1"},
+	} {
+		if code := run(append([]string{"dump", "--data-dir", root, "--index", "0", "--out", bad}, args...)); code != 2 {
+			t.Errorf("%s: exit %d, want 2", name, code)
+		}
+	}
+	if _, err := os.Stat(bad); err == nil {
+		t.Error("a refused dump created the output folder")
+	}
+}
