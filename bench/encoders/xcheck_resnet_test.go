@@ -99,7 +99,7 @@ func xcheckResNetCase(t *testing.T, dir, weights, step string) {
 			t.Errorf("%s, C=%d: max |Δ| %.3g > %g (features up to %.3g)", step, c, maxD, xcheckResNetBound, maxRef)
 		}
 		what := map[int64]string{3: "RGB", 1: "1-channel conv1 (mean of RGB)", 2: "2-channel conv1 (mean of RGB)"}[c]
-		t.Logf("XCHECK| %s, %s | torchvision 0.16 (torch 2.1) | max Δ %.2g (|f| ≤ %.3g) | ≤ %g | %s |",
+		t.Logf("XCHECK| %s, %s | torchvision 0.16 (torch 2.1) | max Δ %.2g (features up to %.3g in size) | ≤ %g | %s |",
 			step, what, maxD, maxRef, xcheckResNetBound, verdict)
 	}
 }
