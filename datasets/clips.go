@@ -58,6 +58,8 @@ type clipSource struct {
 	// augment, when set (a training split with augment=true), is read under the training transform
 	// with the sample's generator; dataSplit then serves the split as a data.AugmentedSource.
 	augment func(c *clipSample, dst [][]float32, r *rand.Rand) error
+	// cache, when set (cache=DIR), keeps test-transform reads on disk (clipcache.go).
+	cache string
 }
 
 // augmentedClipSource is a clipSource whose training reads augment (data.AugmentedSource).
@@ -79,7 +81,11 @@ func (s *clipSource) Read(i int, dst [][]float32) error {
 	if i < 0 || i >= len(s.samples) {
 		return fmt.Errorf("dataset %s: %s sample %d out of range [0, %d)", s.dataset, s.split, i, len(s.samples))
 	}
-	if err := s.read(&s.samples[i], dst); err != nil {
+	read := s.read
+	if s.cache != "" {
+		read = s.readCached
+	}
+	if err := read(&s.samples[i], dst); err != nil {
 		return fmt.Errorf("dataset %s: %s sample %d (%s): %w", s.dataset, s.split, i, s.samples[i].Name, err)
 	}
 	return nil

@@ -45,7 +45,7 @@ const (
 // CremadClasses is the class order of OGM-GE and PMR.
 var CremadClasses = []string{"NEU", "HAP", "SAD", "FEA", "DIS", "ANG"}
 
-var cremadParams = []string{"frames", "fps", "sr", "val", "split_seed", "missing", "augment", "dir", "audio_dir", "visual_dir"}
+var cremadParams = []string{"frames", "fps", "sr", "val", "split_seed", "missing", "cache", "augment", "dir", "audio_dir", "visual_dir"}
 
 func init() {
 	data.Register("cremad",
@@ -133,6 +133,10 @@ func loadCremad(opt data.Options) (*data.Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	cacheDir, err := clipCacheParam(p)
+	if err != nil {
+		return nil, err
+	}
 	augment, err := clipAugmentParam(p)
 	if err != nil {
 		return nil, err
@@ -169,7 +173,7 @@ func loadCremad(opt data.Options) (*data.Set, error) {
 	}
 	digest := digestParams(p.used)
 	mk := func(split string, s []clipSample) *data.Split {
-		src := &clipSource{dataset: "cremad", split: split, digest: digest, root: cfg.dir, samples: s, read: cfg.read}
+		src := &clipSource{dataset: "cremad", split: split, digest: digest, cache: cacheDir, root: cfg.dir, samples: s, read: cfg.read}
 		if split == "train" && augment {
 			src.augment = cfg.readAugmented
 		}

@@ -47,7 +47,7 @@ const (
 	ksMinFrames      = 4
 )
 
-var ksParams = []string{"classes", "frames", "val", "split_seed", "missing", "augment", "dir",
+var ksParams = []string{"classes", "frames", "val", "split_seed", "missing", "cache", "augment", "dir",
 	"train_audio", "test_audio", "train_visual", "test_visual"}
 
 func init() {
@@ -81,6 +81,10 @@ func loadKS(opt data.Options) (*data.Set, error) {
 		return nil, err
 	}
 	valShare, splitSeed, skip, err := clipCommonParams(p)
+	if err != nil {
+		return nil, err
+	}
+	cacheDir, err := clipCacheParam(p)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +124,7 @@ func loadKS(opt data.Options) (*data.Set, error) {
 	}
 	digest := digestParams(p.used)
 	mk := func(split string, s []clipSample) *data.Split {
-		src := &clipSource{dataset: "ks", split: split, digest: digest, root: dir, samples: s, read: cfg.read}
+		src := &clipSource{dataset: "ks", split: split, digest: digest, cache: cacheDir, root: dir, samples: s, read: cfg.read}
 		if split == "train" && augment {
 			src.augment = cfg.readAugmented
 		}

@@ -46,7 +46,7 @@ const (
 	UCF101DefaultSplit      = 1
 )
 
-var ucf101Params = []string{"split", "frames", "flow_frames", "val", "split_seed", "missing", "dir", "rgb_dir", "flow_u_dir", "flow_v_dir"}
+var ucf101Params = []string{"split", "frames", "flow_frames", "val", "split_seed", "missing", "cache", "dir", "rgb_dir", "flow_u_dir", "flow_v_dir"}
 
 func init() {
 	data.Register("ucf101",
@@ -80,6 +80,10 @@ func loadUCF101(opt data.Options) (*data.Set, error) {
 		return nil, err
 	}
 	valShare, splitSeed, skip, err := clipCommonParams(p)
+	if err != nil {
+		return nil, err
+	}
+	cacheDir, err := clipCacheParam(p)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +127,7 @@ func loadUCF101(opt data.Options) (*data.Set, error) {
 	}
 	digest := digestParams(p.used)
 	mk := func(split string, s []clipSample) *data.Split {
-		return (&clipSource{dataset: "ucf101", split: split, digest: digest, root: dir, samples: s, read: cfg.read}).dataSplit()
+		return (&clipSource{dataset: "ucf101", split: split, digest: digest, cache: cacheDir, root: dir, samples: s, read: cfg.read}).dataSplit()
 	}
 	set.Train, set.Val, set.Test = mk("train", train), mk("val", val), mk("test", splits[1])
 	if err := set.Finish(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -263,6 +264,46 @@ func ParseSpec(spec string) (string, map[string]string, error) {
 		params[k] = v
 	}
 	return name, params, nil
+}
+
+// RuntimeParams are dataset parameters that say how to read the data, not what is read (cache=DIR,
+// the video datasets' on-disk cache of decoded samples): they change no value, so they are not part
+// of a dataset's canonical spelling or of any cell key; the sweep hands them to the load.
+var RuntimeParams = []string{"cache"}
+
+// SplitRuntime separates spec's runtime parameters (RuntimeParams) from the rest: identity is spec
+// without them (parameters in the order given), runtime the removed "key=value" pairs joined by
+// commas ("" if none).
+func SplitRuntime(spec string) (identity, runtime string) {
+	name, rest, ok := strings.Cut(spec, ":")
+	if !ok {
+		return spec, ""
+	}
+	var keep, rt []string
+	for _, kv := range strings.Split(rest, ",") {
+		k, _, _ := strings.Cut(kv, "=")
+		if slices.Contains(RuntimeParams, strings.TrimSpace(k)) {
+			rt = append(rt, strings.TrimSpace(kv))
+		} else {
+			keep = append(keep, kv)
+		}
+	}
+	if len(keep) == 0 {
+		return name, strings.Join(rt, ",")
+	}
+	return name + ":" + strings.Join(keep, ","), strings.Join(rt, ",")
+}
+
+// WithRuntime appends runtime parameters ("key=value,…", from SplitRuntime) to a spec.
+func WithRuntime(spec, runtime string) string {
+	switch {
+	case runtime == "":
+		return spec
+	case strings.Contains(spec, ":"):
+		return spec + "," + runtime
+	default:
+		return spec + ":" + runtime
+	}
 }
 
 // Load parses spec, finds the dataset and loads it.

@@ -3,6 +3,7 @@
 package sweep
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,8 +48,9 @@ type Planned struct {
 	Note string // why a stored record is rerun: "failed before" or "unreadable record quarantined"
 	meta *data.Meta
 
-	claimWaited bool // another run held its claim at some point
-	released    bool // its dataset reference was given back
+	loadSpec    string // Cell.Dataset with the runtime parameters it was given (cache=DIR), for the load
+	claimWaited bool   // another run held its claim at some point
+	released    bool   // its dataset reference was given back
 }
 
 // ExpandMethods turns ["all"] into every registered method.
@@ -236,7 +238,7 @@ func planCells(cells []*bench.Cell, st *store.Store, d *describer, force bool) (
 			continue
 		}
 		seen[key] = true
-		p := &Planned{Cell: c, Key: key, meta: meta}
+		p := &Planned{Cell: c, Key: key, meta: meta, loadSpec: data.WithRuntime(ds, d.runtime[ds])}
 		if !force {
 			e, err := st.Lookup(key)
 			if err != nil {
@@ -262,6 +264,7 @@ type describer struct {
 	dataDir  string
 	metas    map[dataKey]*data.Meta
 	spelling map[string]string // spec as given → canonical
+	runtime  map[string]string // canonical spec → its runtime parameters (data.SplitRuntime), first spelling's
 }
 
 type dataKey struct {
@@ -270,7 +273,7 @@ type dataKey struct {
 }
 
 func newDescriber(dataDir string) *describer {
-	return &describer{dataDir: dataDir, metas: map[dataKey]*data.Meta{}, spelling: map[string]string{}}
+	return &describer{dataDir: dataDir, metas: map[dataKey]*data.Meta{}, spelling: map[string]string{}, runtime: map[string]string{}}
 }
 
 func (d *describer) describe(spec string, seed int64) (*data.Meta, error) {
@@ -290,9 +293,15 @@ func (d *describer) describe(spec string, seed int64) (*data.Meta, error) {
 // canonical spells spec one way (data.Canonical), comparing its parameters with the defaults the bare
 // dataset name gets with the same seed. The first seed asked decides the spelling for every seed, so a
 // spec is one column.
-func (d *describer) canonical(spec string, seed int64) (string, error) {
-	if c, ok := d.spelling[spec]; ok {
+func (d *describer) canonical(given string, seed int64) (string, error) {
+	if c, ok := d.spelling[given]; ok {
 		return c, nil
+	}
+	spec, runtime := data.SplitRuntime(given) // cache=DIR and the like: not part of the spelling
+	if runtime != "" { // but checked now, by the dataset, as every parameter is
+		if _, err := d.describe(given, seed); err != nil {
+			return "", err
+		}
 	}
 	name, params, err := data.ParseSpec(spec)
 	if err != nil {
@@ -313,7 +322,10 @@ func (d *describer) canonical(spec string, seed int64) (string, error) {
 		}
 		d.metas[dataKey{c, seed}] = used
 	}
-	d.spelling[spec] = c
+	d.spelling[given] = c
+	if _, ok := d.runtime[c]; !ok && runtime != "" {
+		d.runtime[c] = runtime
+	}
 	return c, nil
 }
 
@@ -665,7 +677,7 @@ func (s *sharedSets) acquire(p *Planned) (*data.Set, error) {
 	if e.ready == nil { // first user loads; the others wait for it
 		e.ready = make(chan struct{})
 		s.mu.Unlock()
-		e.set, e.err = s.load(k.spec, k.seed, s.dataDir)
+		e.set, e.err = s.load(cmp.Or(p.loadSpec, k.spec), k.seed, s.dataDir)
 		close(e.ready)
 	} else {
 		s.mu.Unlock()
