@@ -70,21 +70,27 @@ func (c ogmSpectrogram) Bins() int    { return c.NFFT/2 + 1 }
 
 // compute returns the [Bins, Frames] log-magnitude spectrogram (frequency-major) of x at c.Rate.
 func (c ogmSpectrogram) compute(x []float64) []float32 {
-	n := c.Samples()
-	sig := make([]float64, c.NFFT/2+n+c.NFFT/2) // center=True: n_fft/2 zeros at each end
-	for i := 0; i < n; i++ {
-		// Tile (as often as needed: OGM-GE tiles 3 times, short of 3 s only for clips under 1 s;
-		// CREMA-D's last 1 to 5 s), cut to 3 s, clip to [−1, 1].
-		sig[c.NFFT/2+i] = max(-1, min(1, x[i%len(x)]))
+	n, half := c.Samples(), c.NFFT/2
+	sig := signalBuffer(half + n + half) // center=True: n_fft/2 zeros at each end
+	defer signalBuffers.Put(sig)
+	clear((*sig)[:half])
+	clear((*sig)[half+n:])
+	// Tile (as often as needed: OGM-GE tiles 3 times, short of 3 s only for clips under 1 s;
+	// CREMA-D's last 1 to 5 s), cut to 3 s, clip to [−1, 1].
+	body := (*sig)[half : half+n]
+	for off := 0; off < n; off += len(x) {
+		copy(body[off:], x)
 	}
-	frames, bins := c.Frames(), c.Bins()
-	mag := stftMagnitude(sig, c.NFFT, c.Hop, frames)
-	out := make([]float32, bins*frames)
-	for t, col := range mag {
-		for f, m := range col {
+	for i, v := range body {
+		body[i] = max(-1, min(1, v))
+	}
+	frames := c.Frames()
+	out := make([]float32, c.Bins()*frames)
+	stftFrames(*sig, c.NFFT, c.Hop, frames, func(t int, mag []float64) {
+		for f, m := range mag {
 			out[f*frames+t] = float32(math.Log(m + c.Eps))
 		}
-	}
+	})
 	return out
 }
 

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"image"
 	_ "image/png" // frames are JPEG (jpeg.go) or PNG files
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/image/draw"
 )
@@ -66,12 +68,230 @@ func decodeFrame(path string) (*image.RGBA, error) {
 	return dst, nil
 }
 
-// resizeFrame resizes img to size × size (aspect ratio not kept, as Resize((224, 224))) with
-// x/image/draw's bilinear kernel, which widens when shrinking, like PIL's antialiased bilinear resize.
+// resizeFrame resizes img to size × size (aspect ratio not kept, as Resize((224, 224))) with PIL's
+// bilinear resampling (Image.resize(..., BILINEAR), the PIL path of torchvision's Resize and
+// resized_crop): see resizeRGBAPIL. A sub-image (img.SubImage(box), RandomResizedCrop's crop) is
+// resized as the cropped image, as PIL's crop then resize does. The result is opaque.
 func resizeFrame(img image.Image, size int) *image.RGBA {
+	src, ok := img.(*image.RGBA)
+	if !ok {
+		b := img.Bounds()
+		src = image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+		draw.Draw(src, src.Bounds(), img, b.Min, draw.Src)
+	}
 	dst := image.NewRGBA(image.Rect(0, 0, size, size))
-	draw.BiLinear.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
+	resizeRGBAPIL(dst, src)
 	return dst
+}
+
+// pilPrecisionBits is Resample.c's PRECISION_BITS for 8-bit images: coefficients in fixed point
+// with 32 − 8 − 2 fractional bits.
+const pilPrecisionBits = 32 - 8 - 2
+
+// pilCoeffs is Resample.c's precompute_coeffs + normalize_coeffs_8bpc for the bilinear filter
+// (support 1, triangle 1 − |x|) resampling inSize pixels to outSize over the whole input (box 0 …
+// inSize): output pixel xx reads count[xx] input pixels from first[xx] with weights
+// k[xx·ksize : xx·ksize+count[xx]], in fixed point.
+type pilCoeffs struct {
+	ksize        int
+	first, count []int
+	k            []int32
+}
+
+func newPILCoeffs(inSize, outSize int) pilCoeffs {
+	scale := float64(inSize) / float64(outSize)
+	filterscale := max(scale, 1)
+	support := 1.0 * filterscale // bilinear_filter's support is 1
+	ksize := int(math.Ceil(support))*2 + 1
+	c := pilCoeffs{ksize: ksize, first: make([]int, outSize), count: make([]int, outSize), k: make([]int32, outSize*ksize)}
+	w := make([]float64, ksize)
+	ss := 1 / filterscale
+	for xx := 0; xx < outSize; xx++ {
+		center := (float64(xx) + 0.5) * scale
+		xmin := max(int(center-support+0.5), 0) // C's (int) truncates, as Go's conversion
+		xmax := min(int(center+support+0.5), inSize) - xmin
+		var ww float64
+		for x := 0; x < xmax; x++ {
+			t := math.Abs((float64(x+xmin) - center + 0.5) * ss)
+			w[x] = 0
+			if t < 1 {
+				w[x] = 1 - t
+			}
+			ww += w[x]
+		}
+		k := c.k[xx*ksize : xx*ksize+max(xmax, 0)]
+		for x := range k {
+			if ww != 0 {
+				w[x] /= ww
+			}
+			k[x] = int32(0.5 + w[x]*(1<<pilPrecisionBits)) // bilinear weights are ≥ 0
+		}
+		// Zero weights at either end add nothing to Resample.c's sums: drop them (upsampling
+		// windows hold three pixels of which one often weighs 0).
+		lo, hi := 0, len(k)
+		for lo < hi && k[lo] == 0 {
+			lo++
+		}
+		for hi > lo && k[hi-1] == 0 {
+			hi--
+		}
+		copy(k, k[lo:hi])
+		c.first[xx], c.count[xx] = xmin+lo, hi-lo
+	}
+	return c
+}
+
+// pilClip8 is Resample.c's clip8: the fixed-point sum to a byte, saturating (0 for v ≤ 0, 255 for
+// v ≥ 256·2^PRECISION_BITS), without branches.
+func pilClip8(v int32) uint8 {
+	return uint8(min(max(v, 0), 1<<pilPrecisionBits<<8-1) >> pilPrecisionBits)
+}
+
+// Work buffers of resizeRGBAPIL: the horizontal pass's output (*[]uint8) and the vertical pass's
+// sums (*[]int32).
+var resizeTmpBuffers, resizeAccBuffers sync.Pool
+
+// resizeRGBAPIL resizes src (its Rect, any origin) to fill dst (origin 0, 0) as Pillow's
+// ImagingResample with the bilinear filter on an RGB image: coefficients by pilCoeffs, a horizontal
+// pass over the input rows the vertical pass needs, then a vertical pass, each rounding to 8 bits
+// (ImagingResampleHorizontal_8bpc / Vertical_8bpc); a pass whose size does not change is skipped, so
+// a same-size resize is a copy. Alpha is set opaque.
+func resizeRGBAPIL(dst, src *image.RGBA) {
+	w, h := src.Rect.Dx(), src.Rect.Dy()
+	ow, oh := dst.Rect.Dx(), dst.Rect.Dy()
+	if w <= 0 || h <= 0 || ow <= 0 || oh <= 0 {
+		return
+	}
+	srcRow := func(y int) []uint8 {
+		i := src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y+y)
+		return src.Pix[i : i+4*w]
+	}
+	dstRow := func(y int) []uint8 { return dst.Pix[y*dst.Stride : y*dst.Stride+4*ow] }
+	needH, needV := ow != w, oh != h
+	if !needH && !needV {
+		for y := 0; y < h; y++ {
+			out := dstRow(y)
+			copy(out, srcRow(y))
+			for i := 3; i < len(out); i += 4 {
+				out[i] = 255
+			}
+		}
+		return
+	}
+	vc := newPILCoeffs(h, oh)
+	// Rows of the horizontal pass: those the vertical pass reads.
+	yFirst, yLast := vc.first[0], vc.first[oh-1]+vc.count[oh-1]
+	if !needV {
+		yFirst, yLast = 0, h
+	}
+	var tmp []uint8 // the horizontal pass's output, rows yFirst … yLast−1, 4·ow bytes each
+	var tmpBuf *[]uint8
+	if needH {
+		hc := newPILCoeffs(w, ow)
+		rows := yLast - yFirst
+		outRow := dstRow
+		if needV {
+			tmpBuf = pooledBytes(4 * ow * rows)
+			tmp = *tmpBuf
+			outRow = func(y int) []uint8 { return tmp[(y-yFirst)*4*ow : (y-yFirst+1)*4*ow] }
+		}
+		for y := yFirst; y < yLast; y++ {
+			in, out := srcRow(y), outRow(y)
+			for xx := 0; xx < ow; xx++ {
+				first, n := hc.first[xx], hc.count[xx]
+				k := hc.k[xx*hc.ksize : xx*hc.ksize+n]
+				px := in[4*first : 4*(first+n)]
+				const half = 1 << (pilPrecisionBits - 1)
+				var s0, s1, s2 int32
+				if n == 2 { // the common case when enlarging
+					c0, c1 := k[0], k[1]
+					p := px[:8]
+					s0 = half + int32(p[0])*c0 + int32(p[4])*c1
+					s1 = half + int32(p[1])*c0 + int32(p[5])*c1
+					s2 = half + int32(p[2])*c0 + int32(p[6])*c1
+				} else {
+					s0, s1, s2 = half, half, half
+					for i, c := range k {
+						p := px[4*i : 4*i+3]
+						s0 += int32(p[0]) * c
+						s1 += int32(p[1]) * c
+						s2 += int32(p[2]) * c
+					}
+				}
+				o := out[4*xx : 4*xx+4]
+				o[0], o[1], o[2], o[3] = pilClip8(s0), pilClip8(s1), pilClip8(s2), 255
+			}
+		}
+		if !needV {
+			return
+		}
+	}
+	inRow := func(y int) []uint8 { return tmp[(y-yFirst)*4*ow : (y-yFirst+1)*4*ow] }
+	if !needH {
+		inRow = srcRow
+	}
+	accBuf := pooledInt32(4 * ow)
+	acc := (*accBuf)[:4*ow]
+	for yy := 0; yy < oh; yy++ {
+		first, n := vc.first[yy], vc.count[yy]
+		k := vc.k[yy*vc.ksize : yy*vc.ksize+n]
+		out := dstRow(yy)[:4*ow]
+		const half = 1 << (pilPrecisionBits - 1)
+		switch n {
+		case 1:
+			a, c := inRow(first)[:len(out)], k[0]
+			for i := 0; i < len(out); i += 4 {
+				o, p := out[i:i+4], a[i:i+3]
+				o[0], o[1], o[2], o[3] = pilClip8(half+int32(p[0])*c), pilClip8(half+int32(p[1])*c), pilClip8(half+int32(p[2])*c), 255
+			}
+		case 2: // the common case when enlarging
+			a, b := inRow(first)[:len(out)], inRow(first + 1)[:len(out)]
+			c0, c1 := k[0], k[1]
+			for i := 0; i < len(out); i += 4 {
+				o, p, q := out[i:i+4], a[i:i+3], b[i:i+3]
+				o[0] = pilClip8(half + int32(p[0])*c0 + int32(q[0])*c1)
+				o[1] = pilClip8(half + int32(p[1])*c0 + int32(q[1])*c1)
+				o[2] = pilClip8(half + int32(p[2])*c0 + int32(q[2])*c1)
+				o[3] = 255
+			}
+		default:
+			for i := range acc {
+				acc[i] = half
+			}
+			for j, c := range k {
+				in := inRow(first + j)[:len(acc)]
+				for i, v := range in {
+					acc[i] += int32(v) * c
+				}
+			}
+			for i := 0; i < len(acc); i += 4 {
+				o, a := out[i:i+4], acc[i:i+4]
+				o[0], o[1], o[2], o[3] = pilClip8(a[0]), pilClip8(a[1]), pilClip8(a[2]), 255
+			}
+		}
+	}
+	resizeAccBuffers.Put(accBuf)
+	if tmpBuf != nil {
+		resizeTmpBuffers.Put(tmpBuf)
+	}
+}
+
+func pooledBytes(n int) *[]uint8 {
+	if b, ok := resizeTmpBuffers.Get().(*[]uint8); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]uint8, n)
+	return &b
+}
+
+func pooledInt32(n int) *[]int32 {
+	if b, ok := resizeAccBuffers.Get().(*[]int32); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]int32, n)
+	return &b
 }
 
 // putRGBFrame writes img as frame t of a clip laid out [3, T, H, W] (channel first), each channel

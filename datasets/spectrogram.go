@@ -3,8 +3,7 @@ package datasets
 import (
 	"fmt"
 	"math"
-
-	"gonum.org/v1/gonum/dsp/fourier"
+	"sync"
 )
 
 // spectrogramConfig describes the log-magnitude spectrogram fed to the audio encoder.
@@ -47,21 +46,22 @@ func (c spectrogramConfig) validate() error {
 // compute returns the pooled log-magnitude spectrogram of samples (any length).
 func (c spectrogramConfig) compute(samples []float64) []float32 {
 	x := fitLength(samples, c.Length())
-	mag := stftMagnitude(x, c.NFFT, c.Hop, c.Frames)
 	bins, steps := c.Bins(), c.OutFrames()
+	sum := make([]float64, bins*steps) // Σ of each pooling block, [band][step]
+	stftFrames(x, c.NFFT, c.Hop, c.Frames, func(t int, mag []float64) {
+		row := sum[t/c.TimePool:]
+		for f := 0; f < bins; f++ {
+			var s float64
+			for df := 0; df < c.FreqPool; df++ {
+				s += mag[f*c.FreqPool+df]
+			}
+			row[f*steps] += s
+		}
+	})
 	out := make([]float32, bins*steps)
 	norm := 1 / float64(c.FreqPool*c.TimePool)
-	for f := 0; f < bins; f++ {
-		for t := 0; t < steps; t++ {
-			var sum float64
-			for dt := 0; dt < c.TimePool; dt++ {
-				frame := mag[t*c.TimePool+dt]
-				for df := 0; df < c.FreqPool; df++ {
-					sum += frame[f*c.FreqPool+df]
-				}
-			}
-			out[f*steps+t] = float32(math.Log(sum*norm + c.Eps))
-		}
+	for i, s := range sum {
+		out[i] = float32(math.Log(s*norm + c.Eps))
 	}
 	return out
 }
@@ -90,24 +90,42 @@ func hannWindow(n int) []float64 {
 
 // stftMagnitude returns |STFT| as frames × (nfft/2+1) bins; frame t covers x[t·hop : t·hop+nfft]
 // (no centre padding: fitLength has already placed the signal). x must hold at least
-// (frames−1)·hop + nfft samples. Bin k is frequency k·rate/nfft.
+// (frames−1)·hop + nfft samples. Bin k is frequency k·rate/nfft. The FFT is stftPlan's (rfft.go).
 func stftMagnitude(x []float64, nfft, hop, frames int) [][]float64 {
-	fft := fourier.NewFFT(nfft)
-	win := hannWindow(nfft)
-	seg := make([]float64, nfft)
-	coef := make([]complex128, nfft/2+1)
 	out := make([][]float64, frames)
+	flat := make([]float64, frames*(nfft/2+1))
 	for t := range out {
-		for i := range seg {
-			seg[i] = x[t*hop+i] * win[i]
-		}
-		coef = fft.Coefficients(coef, seg)
-		out[t] = make([]float64, len(coef))
-		for k, c := range coef {
-			out[t][k] = math.Hypot(real(c), imag(c))
-		}
+		out[t] = flat[t*(nfft/2+1) : (t+1)*(nfft/2+1)]
 	}
+	stftFrames(x, nfft, hop, frames, func(t int, mag []float64) { copy(out[t], mag) })
 	return out
+}
+
+// stftFrames calls emit(t, |FFT| of frame t) for t = 0 … frames−1 in order, with stftMagnitude's
+// framing; mag (nfft/2+1 bins) is reused between calls.
+func stftFrames(x []float64, nfft, hop, frames int, emit func(t int, mag []float64)) {
+	p := stftPlanFor(nfft)
+	s := p.scratch()
+	mag := make([]float64, nfft/2+1)
+	for t := 0; t < frames; t++ {
+		p.magnitudes(mag, x[t*hop:t*hop+nfft], s)
+		emit(t, mag)
+	}
+	p.bufs.Put(s)
+}
+
+// signalBuffers pools the float64 work buffers of the spectrograms (the tiled 3 s signal of
+// ogmSpectrogram: half a megabyte per clip, which would otherwise be garbage after every read).
+var signalBuffers sync.Pool // *[]float64
+
+// signalBuffer returns a pooled buffer of n values (contents undefined); Put it back when done.
+func signalBuffer(n int) *[]float64 {
+	if b, ok := signalBuffers.Get().(*[]float64); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]float64, n)
+	return &b
 }
 
 // pcm16ToFloat scales 16-bit samples to [-1, 1).

@@ -1,0 +1,42 @@
+package datasets
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/dsp/fourier"
+)
+
+// The tabulated real FFT (power-of-two sizes) and the gonum fallback (other sizes) give gonum's
+// magnitudes to rounding.
+func TestSTFTMatchesGonum(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{4, 8, 16, 256, 512, 1024, 6, 400} {
+		const frames, hop = 5, 37
+		x := make([]float64, (frames-1)*hop+n)
+		for i := range x {
+			x[i] = r.Float64()*2 - 1
+		}
+		got := stftMagnitude(x, n, hop, frames)
+		fft := fourier.NewFFT(n)
+		win := hannWindow(n)
+		seg := make([]float64, n)
+		var worst float64
+		for f := 0; f < frames; f++ {
+			for i := range seg {
+				seg[i] = x[f*hop+i] * win[i]
+			}
+			coef := fft.Coefficients(nil, seg)
+			if len(got[f]) != len(coef) {
+				t.Fatalf("n %d: %d bins, want %d", n, len(got[f]), len(coef))
+			}
+			for k, c := range coef {
+				worst = max(worst, math.Abs(got[f][k]-math.Hypot(real(c), imag(c))))
+			}
+		}
+		if worst > 1e-12*float64(n) {
+			t.Errorf("n %d: max |Δ| %g from gonum", n, worst)
+		}
+	}
+}
