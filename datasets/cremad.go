@@ -2,7 +2,6 @@ package datasets
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -84,13 +83,17 @@ func (c ogmSpectrogram) compute(x []float64) []float32 {
 	for i, v := range body {
 		body[i] = max(-1, min(1, v))
 	}
-	frames := c.Frames()
-	out := make([]float32, c.Bins()*frames)
+	frames, bins := c.Frames(), c.Bins()
+	byFrame := float32Buffer(frames * bins) // [Frames, Bins], transposed at the end
+	defer float32Buffers.Put(byFrame)
 	stftFrames(*sig, c.NFFT, c.Hop, frames, func(t int, mag []float64) {
-		for f, m := range mag {
-			out[f*frames+t] = float32(math.Log(m + c.Eps))
+		row := (*byFrame)[t*bins : (t+1)*bins]
+		for f, m := range mag[:len(row)] {
+			row[f] = float32(fastLog(m + c.Eps))
 		}
 	})
+	out := make([]float32, bins*frames)
+	transposeFloat32(out, *byFrame, frames, bins)
 	return out
 }
 

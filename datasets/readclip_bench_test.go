@@ -110,3 +110,38 @@ func reportCPU(b *testing.B) func() {
 	t0 := cpu()
 	return func() { b.ReportMetric((cpu()-t0)/float64(b.N), "cpu-ms/op") }
 }
+
+// BenchmarkClipStages times the stages of a clip read separately: resampling 0.35 s of 16 kHz audio
+// to 22,050 Hz, OGM-GE's spectrogram of it, and the bilinear resize of a 150×120 crop to 224×224.
+func BenchmarkClipStages(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	x := make([]float64, 5600)
+	for i := range x {
+		x[i] = 0.3*math.Sin(float64(i)/7) + 0.1*(r.Float64()-0.5)
+	}
+	c := newOGMSpectrogram(22050)
+	y := resampleSinc(x, 16000, 22050)
+	img := image.NewRGBA(image.Rect(0, 0, 224, 224))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(r.IntN(256))
+	}
+	crop := img.SubImage(image.Rect(30, 40, 180, 160))
+	b.Run("resample", func(b *testing.B) {
+		defer reportCPU(b)()
+		for i := 0; i < b.N; i++ {
+			resampleSinc(x, 16000, 22050)
+		}
+	})
+	b.Run("spectrogram", func(b *testing.B) {
+		defer reportCPU(b)()
+		for i := 0; i < b.N; i++ {
+			c.compute(y)
+		}
+	})
+	b.Run("resize", func(b *testing.B) {
+		defer reportCPU(b)()
+		for i := 0; i < b.N; i++ {
+			resizeFrame(crop, 224)
+		}
+	})
+}

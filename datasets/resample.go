@@ -3,6 +3,8 @@ package datasets
 import (
 	"math"
 	"sync"
+
+	"gonum.org/v1/gonum/floats"
 )
 
 // resampleSinc converts x from rate from to rate to (Hz) as librosa.resample(res_type="soxr_hq")
@@ -49,9 +51,12 @@ func resampleSinc(x []float64, from, to int) []float64 {
 	nComputed := int((2*int64(len(x))*int64(to) + int64(from)) / (2 * int64(from))) // ⌊len·to/from + ½⌋
 	out := make([]float64, nOut)
 	var scratch []float64
-	for n := 0; n < nComputed; n++ {
-		k0 := int(int64(n) * int64(k.down) / int64(k.up)) // the input sample at or before t
-		phase := int(int64(n) * int64(k.down) % int64(k.up))
+	// Outputs n ≡ n0 (mod up) share a phase: visit them phase by phase so that one row of the table
+	// serves ~nComputed/up outputs while it is in cache (CREMA-D's 441 × 194 taps = 680 KB would
+	// otherwise stream from memory for every output). Each output's sum is the same either way.
+	step := min(k.up, nComputed)
+	for n0 := 0; n0 < step; n0++ {
+		phase := int(int64(n0) * int64(k.down) % int64(k.up))
 		var taps []float64
 		if k.table != nil {
 			taps = k.table[phase]
@@ -59,38 +64,30 @@ func resampleSinc(x []float64, from, to int) []float64 {
 			scratch = k.taps(scratch, float64(phase)/float64(k.up))
 			taps = scratch
 		}
-		// taps[j] weighs x[k0 − half + 1 + j].
-		lo := k0 - k.half + 1
-		j0, j1 := 0, len(taps)
-		if lo < 0 {
-			j0 = -lo
+		for n := n0; n < nComputed; n += k.up {
+			k0 := int(int64(n) * int64(k.down) / int64(k.up)) // the input sample at or before t
+			// taps[j] weighs x[k0 − half + 1 + j].
+			lo := k0 - k.half + 1
+			j0, j1 := 0, len(taps)
+			if lo < 0 {
+				j0 = -lo
+			}
+			if lo+j1 > len(x) {
+				j1 = len(x) - lo
+			}
+			if j0 >= j1 {
+				continue
+			}
+			out[n] = resampleDot(taps[j0:j1], x[lo+j0:lo+j1])
 		}
-		if lo+j1 > len(x) {
-			j1 = len(x) - lo
-		}
-		if j0 >= j1 {
-			continue
-		}
-		out[n] = resampleDot(taps[j0:j1], x[lo+j0:lo+j1])
 	}
 	return out
 }
 
-// resampleDot is Σ a[i]·b[i] over equal-length slices, four products per step.
+// resampleDot is Σ a[i]·b[i] over equal-length slices: gonum's floats.Dot (internal/asm/f64.DotUnitary: SSE2 assembly on amd64,
+// two products per instruction and two partial sums; portable Go elsewhere).
 func resampleDot(a, b []float64) float64 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float64
-	for len(a) >= 4 && len(b) >= 4 {
-		s0 += a[0] * b[0]
-		s1 += a[1] * b[1]
-		s2 += a[2] * b[2]
-		s3 += a[3] * b[3]
-		a, b = a[4:], b[4:]
-	}
-	for i := range a {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
+	return floats.Dot(a, b[:len(a)])
 }
 
 // soxr's HQ recipe (see resampleSinc).

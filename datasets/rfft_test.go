@@ -40,3 +40,24 @@ func TestSTFTMatchesGonum(t *testing.T) {
 		}
 	}
 }
+
+func TestFastLog(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	var worst float64
+	for i := 0; i < 200000; i++ {
+		x := math.Exp(r.Float64()*60 - 30)
+		if i < 1000 {
+			x = 1 + (r.Float64()-0.5)*1e-3 // near 1, where log is near 0
+		}
+		d := math.Abs(fastLog(x) - math.Log(x))
+		worst = max(worst, d/max(1, math.Abs(math.Log(x))))
+	}
+	if worst > 1e-15 {
+		t.Errorf("fastLog: max error %g (relative to max(1, |log x|))", worst)
+	}
+	for _, x := range []float64{0, -1, math.Inf(1), math.NaN(), 1e-310, 1, 2, 0.5} {
+		if got, want := fastLog(x), math.Log(x); got != want && !(math.IsNaN(got) && math.IsNaN(want)) && math.Abs(got-want) > 1e-15 {
+			t.Errorf("fastLog(%g) = %g, want %g", x, got, want)
+		}
+	}
+}

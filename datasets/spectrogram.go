@@ -128,6 +128,38 @@ func signalBuffer(n int) *[]float64 {
 	return &b
 }
 
+// float32Buffers pools float32 work buffers (a spectrogram before its transposition).
+var float32Buffers sync.Pool // *[]float32
+
+// float32Buffer returns a pooled buffer of n values (contents undefined); Put it back when done.
+func float32Buffer(n int) *[]float32 {
+	if b, ok := float32Buffers.Get().(*[]float32); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+// transposeFloat32 writes the transpose of in ([rows, cols], row-major) into out ([cols, rows]),
+// in tiles of 16 × 16 so that both sides stay in cache.
+func transposeFloat32(out, in []float32, rows, cols int) {
+	const tile = 16
+	in, out = in[:rows*cols], out[:rows*cols]
+	for r0 := 0; r0 < rows; r0 += tile {
+		r1 := min(r0+tile, rows)
+		for c0 := 0; c0 < cols; c0 += tile {
+			c1 := min(c0+tile, cols)
+			for r := r0; r < r1; r++ {
+				row := in[r*cols+c0 : r*cols+c1]
+				for j, v := range row {
+					out[(c0+j)*rows+r] = v
+				}
+			}
+		}
+	}
+}
+
 // pcm16ToFloat scales 16-bit samples to [-1, 1).
 func pcm16ToFloat(s []int16) []float64 {
 	x := make([]float64, len(s))
