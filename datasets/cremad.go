@@ -89,7 +89,7 @@ func (c ogmSpectrogram) compute(x []float64) []float32 {
 	stftFrames(*sig, c.NFFT, c.Hop, frames, func(t int, mag []float64) {
 		row := (*byFrame)[t*bins : (t+1)*bins]
 		for f, m := range mag[:len(row)] {
-			row[f] = float32(fastLog(m + c.Eps))
+			row[f] = fastLog32(m + c.Eps)
 		}
 	})
 	out := make([]float32, bins*frames)

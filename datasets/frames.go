@@ -298,12 +298,19 @@ func pooledInt32(n int) *[]int32 {
 // scaled to [0, 1] and normalised with the ImageNet mean and standard deviation.
 func putRGBFrame(dst []float32, img *image.RGBA, t, frames int) {
 	hw := img.Rect.Dx() * img.Rect.Dy()
-	for c := 0; c < 3; c++ {
-		out := dst[(c*frames+t)*hw : (c*frames+t+1)*hw]
-		scale, shift := 1/(255*imagenetStd[c]), imagenetMean[c]/imagenetStd[c]
-		for i := range out {
-			out[i] = float32(img.Pix[4*i+c])*scale - shift
-		}
+	var out [3][]float32
+	var scale, shift [3]float32
+	for c := range out {
+		out[c] = dst[(c*frames+t)*hw : (c*frames+t+1)*hw]
+		scale[c], shift[c] = 1/(255*imagenetStd[c]), imagenetMean[c]/imagenetStd[c]
+	}
+	r, g, b := out[0], out[1][:len(out[0])], out[2][:len(out[0])]
+	pix := img.Pix[:4*len(r)]
+	for i := range r { // one pass over the pixels, the three planes written side by side
+		p := pix[4*i : 4*i+3 : 4*i+3]
+		r[i] = float32(p[0])*scale[0] - shift[0]
+		g[i] = float32(p[1])*scale[1] - shift[1]
+		b[i] = float32(p[2])*scale[2] - shift[2]
 	}
 }
 

@@ -62,9 +62,11 @@ func ycbcrToRGBALibjpeg(m *image.YCbCr) *image.RGBA {
 		cr.upsampleRow(crRow, y, hs, vs)
 		yrow := m.Y[y0+y*m.YStride : y0+y*m.YStride+w]
 		out := dst.Pix[y*dst.Stride : y*dst.Stride+4*w]
+		cbs, crs := cbRow[:len(yrow)], crRow[:len(yrow)]
 		for x, yy := range yrow {
-			r, g, bl := ycc2rgbLibjpeg(yy, cbRow[x], crRow[x])
-			out[4*x], out[4*x+1], out[4*x+2], out[4*x+3] = r, g, bl, 255
+			r, g, bl := ycc2rgbLibjpeg(yy, cbs[x], crs[x])
+			o := out[4*x : 4*x+4 : 4*x+4]
+			o[0], o[1], o[2], o[3] = r, g, bl, 255
 		}
 	}
 	return dst

@@ -43,7 +43,7 @@ func TestSTFTMatchesGonum(t *testing.T) {
 
 func TestFastLog(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	var worst float64
+	var worst, worst32 float64
 	for i := 0; i < 200000; i++ {
 		x := math.Exp(r.Float64()*60 - 30)
 		if i < 1000 {
@@ -51,13 +51,23 @@ func TestFastLog(t *testing.T) {
 		}
 		d := math.Abs(fastLog(x) - math.Log(x))
 		worst = max(worst, d/max(1, math.Abs(math.Log(x))))
+		worst32 = max(worst32, math.Abs(float64(fastLog32(x))-float64(float32(math.Log(x))))-ulp32(math.Log(x)))
 	}
 	if worst > 1e-15 {
 		t.Errorf("fastLog: max error %g (relative to max(1, |log x|))", worst)
+	}
+	if worst32 > 1e-10 { // beyond one float32 rounding step
+		t.Errorf("fastLog32: max error %g beyond float32 rounding", worst32)
 	}
 	for _, x := range []float64{0, -1, math.Inf(1), math.NaN(), 1e-310, 1, 2, 0.5} {
 		if got, want := fastLog(x), math.Log(x); got != want && !(math.IsNaN(got) && math.IsNaN(want)) && math.Abs(got-want) > 1e-15 {
 			t.Errorf("fastLog(%g) = %g, want %g", x, got, want)
 		}
 	}
+}
+
+// ulp32 is the spacing of float32 values at v.
+func ulp32(v float64) float64 {
+	f := float32(math.Abs(v))
+	return float64(math.Nextafter32(f, float32(math.Inf(1))) - f)
 }
