@@ -74,3 +74,44 @@ func (e *SeqTransformer) Forward(s *torchrt.Scope, x *ts.Tensor, train bool) *ts
 	}
 	return meanOver(s, e.norm.forward(s, h), 1)
 }
+
+// The stage-wise view (see the one of ViT in vit.go): tokeniser with class token and positions,
+// each block, the final LayerNorm. With pool=cls, Tokens(x, true), every Block, FinalNorm and token
+// 0 is Forward; with pool=mean, the mean of FinalNorm over the tokens of Tokens(x, false).
+
+// Width is the token width (dim).
+func (e *SeqTransformer) Width() int64 { return e.dim }
+
+// NumBlocks is the number of blocks (depth).
+func (e *SeqTransformer) NumBlocks() int { return len(e.blocks) }
+
+// HasCLS says whether the encoder has a class token (pool=cls).
+func (e *SeqTransformer) HasCLS() bool { return e.cls != nil }
+
+// Block applies block i (0-based) to tokens (B, N, dim), any N.
+func (e *SeqTransformer) Block(s *torchrt.Scope, i int, x *ts.Tensor) *ts.Tensor {
+	return e.blocks[i].forward(s, x)
+}
+
+// FinalNorm is the final LayerNorm, token-wise, on (…, dim).
+func (e *SeqTransformer) FinalNorm(s *torchrt.Scope, x *ts.Tensor) *ts.Tensor { return e.norm.forward(s, x) }
+
+// Tokens embeds x (B, T, F): (B, 1+T, dim) = [cls; proj(x)] + pos with cls true (HasCLS must be
+// true), else (B, T, dim) = proj(x) + the steps' positions.
+func (e *SeqTransformer) Tokens(s *torchrt.Scope, x *ts.Tensor, cls bool) *ts.Tensor {
+	if cls && e.cls == nil {
+		panic("transformer: Tokens with a class token, but pool=mean has none")
+	}
+	h := e.proj.Forward(s, x) // (B, T, dim)
+	off := int64(0)
+	if e.cls != nil {
+		off = 1
+	}
+	h = s.T(h.MustAdd(s.T(e.pos.MustNarrow(1, off, h.MustSize()[1], false)), false))
+	if !cls {
+		return h
+	}
+	c := s.T(e.cls.MustAdd(s.T(e.pos.MustNarrow(1, 0, 1, false)), false))
+	c = s.T(c.MustExpand([]int64{x.MustSize()[0], 1, e.dim}, false, false))
+	return s.T(ts.MustCat([]*ts.Tensor{c, h}, 1))
+}

@@ -79,3 +79,57 @@ func (v *ViT) Forward(s *torchrt.Scope, x *ts.Tensor, train bool) *ts.Tensor {
 	h = runBlocks(s, v.blocks, s.T(h.MustAdd(v.pos, false)))
 	return v.norm.forward(s, s.T(h.MustSelect(1, 0, false)))
 }
+
+// The stage-wise view of the attention encoders (vit here, transformer in transformer.go), for
+// methods that run several token streams in lockstep (MBT, methods-beyond.md §1.6): the tokeniser
+// with the class token and position embeddings (Tokens), each block on its own (Block, on any
+// number of tokens, so a method can append tokens of its own such as MBT's bottlenecks), and the
+// final LayerNorm. Running Tokens(x, true), every Block in order, FinalNorm and taking token 0 is
+// Forward (TestTokenStreamsRunForwardStageWise). Forward itself is unchanged.
+
+// Width is the token width (dim).
+func (v *ViT) Width() int64 { return v.dim }
+
+// NumBlocks is the number of blocks (depth).
+func (v *ViT) NumBlocks() int { return len(v.blocks) }
+
+// HasCLS is true: the vit always has a class token.
+func (v *ViT) HasCLS() bool { return true }
+
+// Block applies block i (0-based) to tokens (B, N, dim), any N.
+func (v *ViT) Block(s *torchrt.Scope, i int, x *ts.Tensor) *ts.Tensor { return v.blocks[i].forward(s, x) }
+
+// FinalNorm is the final LayerNorm, token-wise, on (…, dim).
+func (v *ViT) FinalNorm(s *torchrt.Scope, x *ts.Tensor) *ts.Tensor { return v.norm.forward(s, x) }
+
+// Tokens embeds x: (B, 1+N, dim) = [cls; E(x)] + pos with cls true, else (B, N, dim) = E(x) + the
+// patches' positions (the class token and its position then get no gradient). x is an image
+// (B, C, H, W) of the encoder's modality shape, or — for a stage-wise caller only; the registered
+// encoder still takes images alone — a clip (B, C, T, H, W) of such frames: each frame is cut into
+// the same 2-D patches (tokens frame-major, T·N of them), the per-frame patch positions are tiled
+// over the frames and the class token keeps its own (MBT's 2-D per-frame patches,
+// methods-beyond.md §1.2 and §1.8: "tile the per-frame pos-emb over frames").
+func (v *ViT) Tokens(s *torchrt.Scope, x *ts.Tensor, cls bool) *ts.Tensor {
+	sz := x.MustSize()
+	bsz, frames := sz[0], int64(1)
+	if len(sz) == 5 {
+		frames = sz[2]
+		x = s.T(x.MustPermute([]int64{0, 2, 1, 3, 4}, false)) // (B, T, C, H, W)
+		x = s.T(x.MustReshape([]int64{bsz * frames, sz[1], sz[3], sz[4]}, false))
+	}
+	e := s.T(v.embed.forward(s, x).MustFlatten(2, -1, false)) // (B·T, dim, N)
+	e = s.T(e.MustTranspose(1, 2, false))                     // (B·T, N, dim)
+	n := e.MustSize()[1]
+	pos := s.T(v.pos.MustNarrow(1, 1, n, false)) // (1, N, dim)
+	if frames > 1 {
+		e = s.T(e.MustReshape([]int64{bsz, frames * n, v.dim}, false))
+		pos = s.T(pos.MustRepeat([]int64{1, frames, 1}, false))
+	}
+	e = s.T(e.MustAdd(pos, false))
+	if !cls {
+		return e
+	}
+	c := s.T(v.cls.MustAdd(s.T(v.pos.MustNarrow(1, 0, 1, false)), false))
+	c = s.T(c.MustExpand([]int64{bsz, 1, v.dim}, false, false))
+	return s.T(ts.MustCat([]*ts.Tensor{c, e}, 1))
+}
