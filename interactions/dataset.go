@@ -24,6 +24,8 @@ type DatasetEstimate struct {
 	// samples has a PID that is not the mixture of their PIDs. Nil when the dataset has no mechanism.
 	Composition     map[string]float64
 	CompositionKind string
+	// X1, X2, Y are the category columns the estimate was made from (for Bootstrap).
+	X1, X2, Y []int
 }
 
 var gateNames = []string{"AND", "OR", "XOR"}
@@ -72,7 +74,8 @@ func ForDataset(set *data.Set, split string, target []int64, targetName string, 
 			x[m], est.Info[m] = codes, &info
 		}
 	}
-	p, err := FromSamples(x[0], x[1], toInts(y))
+	est.X1, est.X2, est.Y = x[0], x[1], toInts(y)
+	p, err := FromSamples(est.X1, est.X2, est.Y)
 	if err != nil {
 		return nil, err
 	}
