@@ -81,6 +81,22 @@ func init() {
 			"early stopping on validation accuracy, the harness's selection metric (the reference stops on validation loss)"},
 	})
 
+	// train_test.py, ROSMAP branch: Adam(lr 1e-4, weight_decay 1e-4), StepLR(step_size 500, gamma 0.2)
+	// stepped after every epoch, one full-batch step per epoch over range(num_epoch+1) = 1001 epochs;
+	// model.py initialises every Linear Xavier-normal with zero bias. (BRCA: 2500+1 epochs, same
+	// rest; the harness has no BRCA.)
+	bench.RegisterRecipe("mmdynamic", bench.ReferenceRecipe{
+		Source:    "TencentAILabHealthcare/mmdynamics train_test.py + model.py, ROSMAP (methods-beyond.md §3.4)",
+		Datasets:  []string{"rosmap"},
+		Optimizer: "adam", LR: 1e-4, WD: 1e-4, WDSet: true, BatchSize: 245, Epochs: 1001,
+		Schedule: &store.Schedule{Kind: "step", StepSize: 500, Gamma: 0.2},
+		Init:     bench.InitXavierNormal,
+		Notes: []string{"batch 245 = the reference's whole ROSMAP training set (full batch, one step per epoch); the harness's ROSMAP training split (validation carved out) fits in one such batch",
+			"1001 epochs: train_test.py loops over range(num_epoch+1) with num_epoch 1000",
+			"model selection by validation accuracy, the harness's (the reference keeps the final model and evaluates on the test set every 50 epochs)",
+			"on the harness's shared encoders' pooled features, trained with them (the reference feeds min-max-scaled omics views to the model alone)"},
+	})
+
 	dmil := bench.ReferenceRecipe{
 		Source:    "bjlfzs/DMIL cfgs/train.yaml, optimizer/SGD.yaml, methods/DMIL.yaml, CREMA-D (methods.md §0.3, §10.4)",
 		Datasets:  []string{"cremad"},
@@ -101,7 +117,20 @@ func init() {
 	bench.RegisterRecipe("dmi-td", ablation)
 	bench.RegisterRecipe("dmi-cd", ablation)
 
+	// scenic projects/mbt configs/audioset/balanced_audioset_base.py (methods-beyond.md §1.5): SGD
+	// momentum 0.9, base lr 0.5, l2 0, batch 64, 50 epochs; its cosine decay with a 2.5-epoch linear
+	// warm-up and gradient-norm clipping at 1 have no counterpart in the harness's schedules.
+	bench.RegisterRecipe("mbt", bench.ReferenceRecipe{
+		Source:    "google-research/scenic projects/mbt configs/audioset/balanced_audioset_base.py, AudioSet (methods-beyond.md §1.5)",
+		Datasets:  []string{"audioset"},
+		Optimizer: "sgd", LR: 0.5, Momentum: 0.9, WD: 0, WDSet: true, BatchSize: 64, Epochs: 50,
+		Notes: []string{"constant lr 0.5: the reference's cosine decay with a 2.5-epoch linear warm-up is not a harness schedule, and its gradient-norm clipping at 1 is not applied",
+			"no label smoothing (0.3), mixup (0.5) or stochastic depth (0.3), as for every method of the harness",
+			"streams from scratch (the reference copies a ViT-B/16 checkpoint into every stream); softmax cross-entropy (the reference's AudioSet loss is multi-label sigmoid)"},
+	})
+
 	bench.RegisterNoRecipe("ensemble", "UME has no official code (methods.md §2)")
+	bench.RegisterNoRecipe("cen", "no classification code exists (yikaiw/CEN issue #5, methods-beyond.md §2.1); the released recipe trains RefineNet segmentation (batch 6, frozen BN, three 100-epoch stages with separate encoder and decoder rates) and does not transfer")
 	bench.RegisterNoRecipe("uni-1", "a unimodal baseline of this harness")
 	bench.RegisterNoRecipe("uni-2", "a unimodal baseline of this harness")
 }
