@@ -87,10 +87,7 @@ func (c ogmSpectrogram) compute(x []float64) []float32 {
 	byFrame := float32Buffer(frames * bins) // [Frames, Bins], transposed at the end
 	defer float32Buffers.Put(byFrame)
 	stftFrames(*sig, c.NFFT, c.Hop, frames, func(t int, mag []float64) {
-		row := (*byFrame)[t*bins : (t+1)*bins]
-		for f, m := range mag[:len(row)] {
-			row[f] = fastLog32(m + c.Eps)
-		}
+		logRow32((*byFrame)[t*bins:(t+1)*bins], mag, c.Eps)
 	})
 	out := make([]float32, bins*frames)
 	transposeFloat32(out, *byFrame, frames, bins)

@@ -260,16 +260,22 @@ var logTable = func() (t [128]struct{ inv, log float64 }) {
 	return
 }()
 
-// fastLog32 is fastLog for a result stored as float32: three terms of log1p's series (truncation
-// below r⁴/4 < 6e-11) are plenty for float32's resolution (6e-8 relative; TestFastLog bounds the
-// error by 1e-10).
-func fastLog32(x float64) float32 {
-	if !(x >= 0x1p-1022 && x <= math.MaxFloat64) {
-		return float32(math.Log(x))
+// logRow32 sets row[i] = float32(log(mag[i] + eps)) with fastLog's table and three terms of log1p's
+// series (truncation below r⁴/4 < 6e-11), plenty for float32's resolution (6e-8 relative;
+// TestFastLog bounds the error by 1e-10 beyond float32 rounding). The loop body is inline: a call
+// per bin would cost as much as the logarithm. Arguments outside the normal range go to math.Log.
+func logRow32(row []float32, mag []float64, eps float64) {
+	mag = mag[:len(row)]
+	for i, m := range mag {
+		x := m + eps
+		if !(x >= 0x1p-1022 && x <= math.MaxFloat64) {
+			row[i] = float32(math.Log(x))
+			continue
+		}
+		b := math.Float64bits(x)
+		e := int(b>>52) - 1023
+		t := &logTable[(b>>(52-7))&127]
+		r := math.Float64frombits(b&(1<<52-1)|1023<<52)*t.inv - 1
+		row[i] = float32(float64(e)*math.Ln2 + t.log + r*(1+r*(-0.5+r*(1.0/3))))
 	}
-	b := math.Float64bits(x)
-	e := int(b>>52) - 1023
-	t := &logTable[(b>>(52-7))&127]
-	r := math.Float64frombits(b&(1<<52-1)|1023<<52)*t.inv - 1
-	return float32(float64(e)*math.Ln2 + t.log + r*(1+r*(-0.5+r*(1.0/3))))
 }
