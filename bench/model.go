@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/mmfusion/bench/bench/data"
 	"github.com/mmfusion/bench/bench/registry"
@@ -125,6 +127,19 @@ func (s MethodSpec) PartialNote(params Params, epochs int) string {
 type Needs struct {
 	EncoderStages bool // every encoder must be a StagedEncoder
 	TwoModalities bool // defined for exactly two modalities
+	// Encoders, when set, are the only encoders the method can run on: it builds on their internals
+	// (CEN assembles one shared-convolution network from the resnet18 encoders). sweep.Incompatible
+	// refuses any other at plan time (skipped with a note under --methods all), and Build too.
+	Encoders []string
+}
+
+// CheckEncoder says why method, with these needs, cannot run on encoder (nil when it can).
+func (nd Needs) CheckEncoder(method, encoder string) error {
+	if len(nd.Encoders) > 0 && !slices.Contains(nd.Encoders, encoder) {
+		return fmt.Errorf("method %s builds its network from the layers of encoder %s and runs on no other; encoder %s cannot serve it",
+			method, strings.Join(nd.Encoders, " or "), encoder)
+	}
+	return nil
 }
 
 // CheckModalities says why method, with these needs, cannot run on a dataset with n modalities (nil

@@ -245,6 +245,9 @@ func Build(c *Cell, set *data.Set, dev gotch.Device) (*Run, error) {
 	if err := mspec.Value.Needs.CheckModalities(c.Method, c.Dataset, len(set.Modalities)); err != nil {
 		return nil, err
 	}
+	if err := mspec.Value.Needs.CheckEncoder(c.Method, c.Encoder); err != nil {
+		return nil, err
+	}
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	torchrt.ManualSeed(c.Seed)

@@ -253,7 +253,7 @@ func TestConsecutiveCellsKeepMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("40 cells")
 	}
-	methods := benchtest.Methods()
+	methods := benchtest.MethodsOn("mlp") // cells on the mlp encoder
 	cells := 40
 	if n, err := strconv.Atoi(os.Getenv("BENCH_MEMTEST_CELLS")); err == nil && n > 10 {
 		cells = n // a longer look: BENCH_MEMTEST_CELLS=200 go test -run TestConsecutiveCells ./bench/
@@ -305,7 +305,7 @@ func mustEncoder(t testing.TB, name string) bench.EncoderSpec {
 func TestCellFreesEveryTensorAndScalar(t *testing.T) {
 	set := benchtest.Set(t, "synthetic:train=128,val=64,test=64", 1)
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	for _, m := range benchtest.Methods() {
+	for _, m := range benchtest.MethodsOn("mlp") { // cells on the mlp encoder (cen: its own test)
 		tensors, scalars := atomic.LoadInt64(&ts.LiveTensors), atomic.LoadInt64(&ts.LiveScalars)
 		if _, err := bench.Train(context.Background(), benchtest.Cell(t, m, nil, 1, 3), set, gotch.CPU, nil); err != nil {
 			t.Fatalf("%s: %v", m, err)

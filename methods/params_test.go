@@ -106,6 +106,9 @@ func TestParamRangeEdgesBuildWithoutPanic(t *testing.T) {
 	defer train.Drop()
 	builds := 0
 	for _, e := range bench.Methods.Entries() {
+		if e.Value.Needs.CheckEncoder(e.Name, "mlp") != nil {
+			continue // refused on the mlp vectors used here (cen: resnet18 only); its own test covers its edges
+		}
 		var variants []map[string]string
 		for _, s := range e.Value.Params {
 			switch {

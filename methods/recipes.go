@@ -118,6 +118,7 @@ func init() {
 	bench.RegisterRecipe("dmi-cd", ablation)
 
 	bench.RegisterNoRecipe("ensemble", "UME has no official code (methods.md §2)")
+	bench.RegisterNoRecipe("cen", "no classification code exists (yikaiw/CEN issue #5, methods-beyond.md §2.1); the released recipe trains RefineNet segmentation (batch 6, frozen BN, three 100-epoch stages with separate encoder and decoder rates) and does not transfer")
 	bench.RegisterNoRecipe("uni-1", "a unimodal baseline of this harness")
 	bench.RegisterNoRecipe("uni-2", "a unimodal baseline of this harness")
 }

@@ -129,6 +129,18 @@ func Methods() []string {
 	return out
 }
 
+// MethodsOn is Methods less those that cannot run on encoder (bench.Needs.Encoders: cen runs on
+// resnet18 only): what a test whose cells use that encoder iterates over.
+func MethodsOn(encoder string) []string {
+	var out []string
+	for _, m := range Methods() {
+		if spec, err := bench.Methods.Lookup(m); err == nil && spec.Value.Needs.CheckEncoder(m, encoder) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // Method is method's registered spec and its parameters, sets over its defaults; an unknown method
 // or a refused value fails the test.
 func Method(t testing.TB, method string, sets map[string]string) (bench.MethodSpec, bench.Params) {

@@ -337,6 +337,9 @@ func Incompatible(method, encoder string) error {
 	if err1 != nil || err2 != nil {
 		return nil // reported elsewhere
 	}
+	if err := ms.Value.Needs.CheckEncoder(method, encoder); err != nil {
+		return err
+	}
 	if ms.Value.Needs.EncoderStages && !es.Value.Staged {
 		return fmt.Errorf("method %s fuses between encoder stages, but encoder %s does not expose stages (staged encoders: %s)",
 			method, encoder, strings.Join(stagedEncoders(), ", "))
