@@ -117,6 +117,18 @@ func init() {
 	bench.RegisterRecipe("dmi-td", ablation)
 	bench.RegisterRecipe("dmi-cd", ablation)
 
+	// scenic projects/mbt configs/audioset/balanced_audioset_base.py (methods-beyond.md §1.5): SGD
+	// momentum 0.9, base lr 0.5, l2 0, batch 64, 50 epochs; its cosine decay with a 2.5-epoch linear
+	// warm-up and gradient-norm clipping at 1 have no counterpart in the harness's schedules.
+	bench.RegisterRecipe("mbt", bench.ReferenceRecipe{
+		Source:    "google-research/scenic projects/mbt configs/audioset/balanced_audioset_base.py, AudioSet (methods-beyond.md §1.5)",
+		Datasets:  []string{"audioset"},
+		Optimizer: "sgd", LR: 0.5, Momentum: 0.9, WD: 0, WDSet: true, BatchSize: 64, Epochs: 50,
+		Notes: []string{"constant lr 0.5: the reference's cosine decay with a 2.5-epoch linear warm-up is not a harness schedule, and its gradient-norm clipping at 1 is not applied",
+			"no label smoothing (0.3), mixup (0.5) or stochastic depth (0.3), as for every method of the harness",
+			"streams from scratch (the reference copies a ViT-B/16 checkpoint into every stream); softmax cross-entropy (the reference's AudioSet loss is multi-label sigmoid)"},
+	})
+
 	bench.RegisterNoRecipe("ensemble", "UME has no official code (methods.md §2)")
 	bench.RegisterNoRecipe("cen", "no classification code exists (yikaiw/CEN issue #5, methods-beyond.md §2.1); the released recipe trains RefineNet segmentation (batch 6, frozen BN, three 100-epoch stages with separate encoder and decoder rates) and does not transfer")
 	bench.RegisterNoRecipe("uni-1", "a unimodal baseline of this harness")

@@ -94,7 +94,9 @@ func (e *SeqTransformer) Block(s *torchrt.Scope, i int, x *ts.Tensor) *ts.Tensor
 }
 
 // FinalNorm is the final LayerNorm, token-wise, on (…, dim).
-func (e *SeqTransformer) FinalNorm(s *torchrt.Scope, x *ts.Tensor) *ts.Tensor { return e.norm.forward(s, x) }
+func (e *SeqTransformer) FinalNorm(s *torchrt.Scope, x *ts.Tensor) *ts.Tensor {
+	return e.norm.forward(s, x)
+}
 
 // Tokens embeds x (B, T, F): (B, 1+T, dim) = [cls; proj(x)] + pos with cls true (HasCLS must be
 // true), else (B, T, dim) = proj(x) + the steps' positions.
@@ -115,3 +117,6 @@ func (e *SeqTransformer) Tokens(s *torchrt.Scope, x *ts.Tensor, cls bool) *ts.Te
 	c = s.T(c.MustExpand([]int64{x.MustSize()[0], 1, e.dim}, false, false))
 	return s.T(ts.MustCat([]*ts.Tensor{c, h}, 1))
 }
+
+// Close frees the blocks' attention scales, as ViT.Close.
+func (e *SeqTransformer) Close() { closeBlocks(e.blocks) }

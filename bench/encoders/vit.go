@@ -97,7 +97,9 @@ func (v *ViT) NumBlocks() int { return len(v.blocks) }
 func (v *ViT) HasCLS() bool { return true }
 
 // Block applies block i (0-based) to tokens (B, N, dim), any N.
-func (v *ViT) Block(s *torchrt.Scope, i int, x *ts.Tensor) *ts.Tensor { return v.blocks[i].forward(s, x) }
+func (v *ViT) Block(s *torchrt.Scope, i int, x *ts.Tensor) *ts.Tensor {
+	return v.blocks[i].forward(s, x)
+}
 
 // FinalNorm is the final LayerNorm, token-wise, on (…, dim).
 func (v *ViT) FinalNorm(s *torchrt.Scope, x *ts.Tensor) *ts.Tensor { return v.norm.forward(s, x) }
@@ -132,4 +134,18 @@ func (v *ViT) Tokens(s *torchrt.Scope, x *ts.Tensor, cls bool) *ts.Tensor {
 	c := s.T(v.cls.MustAdd(s.T(v.pos.MustNarrow(1, 0, 1, false)), false))
 	c = s.T(c.MustExpand([]int64{bsz, 1, v.dim}, false, false))
 	return s.T(ts.MustCat([]*ts.Tensor{c, e}, 1))
+}
+
+// Close frees the blocks' attention scales (C scalars made once at construction). The trainer does
+// not close encoders; a method that builds encoders of its own (MBT's own streams) closes them when
+// it is closed. The encoder cannot run afterwards.
+func (v *ViT) Close() { closeBlocks(v.blocks) }
+
+func closeBlocks(bs []*block) {
+	for _, b := range bs {
+		if b.scale != nil {
+			b.scale.MustDrop()
+			b.scale = nil
+		}
+	}
 }
