@@ -24,8 +24,12 @@ func cmdInteractions(args []string) error {
 	clusters := fs.Int("clusters", interactions.DefaultClusters, "k-means clusters per modality for continuous features")
 	components := fs.Int("components", interactions.DefaultComponentsSynthetic, "PCA components before k-means")
 	dataDir := fs.String("data-dir", os.Getenv("BENCH_DATA_DIR"), "root of real datasets")
+	bootstrap := fs.Int("bootstrap", 0, "resample the split's samples with replacement N times and print the 2.5/97.5 percentiles of R, U1, U2, S (0 = off)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
+	}
+	if *bootstrap != 0 && *bootstrap < 2 {
+		return usagef("--bootstrap %d: want 0 (off) or at least 2 resamples", *bootstrap)
 	}
 	opts := interactions.DiscretizeOptions{Clusters: *clusters, Components: *components, Seed: uint64(*seed)}
 	var target []int64
@@ -78,6 +82,13 @@ func cmdInteractions(args []string) error {
 		p := est.PID
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", spec, est.Split, est.N, y,
 			p.R, p.U1, p.U2, p.S, p.I12, p.Norm.R, p.Norm.U1, p.Norm.U2, p.Norm.S)
+		if *bootstrap > 0 {
+			b, err := interactions.Bootstrap(est.X1, est.X2, est.Y, *bootstrap, 0.95, uint64(*seed))
+			if err != nil {
+				return err
+			}
+			notes = append(notes, bootstrapNote(spec, est, b))
+		}
 		if est.Composition != nil {
 			notes = append(notes, fmt.Sprintf("%s: by construction (share of samples per %s; a different quantity from the PID above): %s",
 				spec, est.CompositionKind, strings.Join(est.SortedComposition(), ", ")))
@@ -132,4 +143,23 @@ func dmiReadout(recs []*store.Record, spec string) string {
 		parts = append(parts, fmt.Sprintf("%s %.3f", strings.TrimPrefix(k, "dmi_"), sums[k]/float64(n)))
 	}
 	return fmt.Sprintf("%s: DMI readout on the test split (methods.md §10.5, our reading; mean over %d seeds): %s", spec, n, strings.Join(parts, ", "))
+}
+
+// bootstrapNote is the percentile interval of each PID term, in bits and normalised.
+func bootstrapNote(spec string, est *interactions.DatasetEstimate, b interactions.BootstrapResult) string {
+	names := [4]string{"R", "U1", "U2", "S"}
+	var parts []string
+	for t, n := range names {
+		parts = append(parts, fmt.Sprintf("%s [%.4f, %.4f] bits ([%.1f, %.1f] %%)", n, b.Bits[t].Lo, b.Bits[t].Hi, b.Norm[t].Lo, b.Norm[t].Hi))
+	}
+	what := "the category codes held fixed"
+	if est.Categories == "raw" {
+		what = "the raw bits"
+	}
+	line := fmt.Sprintf("%s: %.0f %% bootstrap interval (%d resamples with replacement of the %d samples of the %s split, %s; 2.5/97.5 percentiles, seed %d): %s",
+		spec, 100*b.Level, b.Reps, est.N, est.Split, what, b.Seed, strings.Join(parts, ", "))
+	if b.Failed > 0 {
+		line += fmt.Sprintf(" (%d resamples not certified converged; their best estimate used)", b.Failed)
+	}
+	return line
 }

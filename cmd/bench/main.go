@@ -31,6 +31,7 @@ commands:
   interactions  PID of a dataset (R, U1, U2, S), or of a trained model's predictions (--model)
   list          list registered methods, datasets and encoders with their parameters
   dump          write one sample as the model sees it: <modality>.npy per modality and label.txt
+  suite         the paper's experiments, one command each: suite list, suite run NAME
   export        write AV-MNIST's MNIST digits and FSDD recordings in the cremad or ks on-disk layout
   perf          time a training and an evaluation step in Go and in PyTorch 2.1 on the same libtorch
   version       print harness, Go, gotch and libtorch versions and the device
@@ -64,6 +65,8 @@ func run(args []string) int {
 		err = cmdList(args[1:])
 	case "dump":
 		err = cmdDump(args[1:])
+	case "suite":
+		err = cmdSuite(args[1:])
 	case "export":
 		err = cmdExport(args[1:])
 	case "perf":
@@ -80,6 +83,10 @@ func run(args []string) int {
 		return 0
 	}
 	fmt.Fprintln(os.Stderr, "bench:", err)
+	var ec interface{ ExitCode() int } // e.g. suite run's 3: data missing
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
