@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -169,6 +170,124 @@ func TestSyntheticPureSynergyHidesLabelFromEachModality(t *testing.T) {
 	for m := 0; m < 2; m++ {
 		if acc := probeAccuracy(r, m); acc < 0.9 {
 			t.Errorf("pure R, modality %d alone: probe accuracy %.3f, want > 0.9", m+1, acc)
+		}
+	}
+}
+
+func TestParseMixThreeModalities(t *testing.T) {
+	got, err := ParseMixM("1/4R+1/2U+1/4S", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{0.25, 1. / 6, 1. / 6, 1. / 6, 0.25}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-12 {
+			t.Fatalf("ParseMixM = %v, want %v", got, want)
+		}
+	}
+	if got, err := ParseMixM("U3", 3); err != nil || got[3] != 1 {
+		t.Fatalf("ParseMixM(U3) = %v, %v", got, err)
+	}
+	if _, err := ParseMix("U3"); err == nil {
+		t.Fatal("U3 accepted with two modalities")
+	}
+}
+
+// The default (two modalities) spelled explicitly gives the same bytes; modalities=3 gives three
+// modalities, records its parameter and its composition.
+func TestSyntheticModalitiesParameter(t *testing.T) {
+	a := load(t, "synthetic:train=100,val=50,test=50", 1)
+	b := load(t, "synthetic:modalities=2,train=100,val=50,test=50", 1)
+	if a.SHA256 != b.SHA256 || len(a.Modalities) != 2 || a.Params["modalities"] != "2" {
+		t.Fatalf("modalities=2 differs from the default (%s vs %s) or %d modalities", a.SHA256, b.SHA256, len(a.Modalities))
+	}
+	c := load(t, "synthetic:modalities=3,mix=1/4R+1/2U+1/4S,train=1200,val=50,test=50", 1)
+	if len(c.Modalities) != 3 || c.Modalities[2].Name != "m3" || c.Params["modalities"] != "3" {
+		t.Fatalf("modalities=3: %+v, params %v", c.Modalities, c.Params)
+	}
+	if c.Params["shares"] != "R=0.25,U1=0.16666666666666666,U2=0.16666666666666666,U3=0.16666666666666666,S=0.25" {
+		t.Fatalf("shares %q", c.Params["shares"])
+	}
+	comp := CompositionM(c.Train, 3)
+	if math.Abs(comp["U3"]-1./6) > 1e-3 || math.Abs(comp["S"]-0.25) > 1e-3 {
+		t.Fatalf("composition %v", comp)
+	}
+	for _, bad := range []string{"synthetic:modalities=1", "synthetic:modalities=x", "synthetic:modalities=9"} {
+		if _, err := data.Load(bad, 1, ""); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// blockIDs maps every sample's block (modality m, block b) of a noise-free split to an id per
+// distinct vector (the K outputs of the fixed network, or a fresh id for pure noise).
+func blockIDs(sp *data.Split, m, b, d int) []int {
+	dim := 3 * d
+	ids := map[string]int{}
+	out := make([]int, sp.Len())
+	for i := range out {
+		row := sp.X[m][i*dim+b*d : i*dim+(b+1)*d]
+		key := fmt.Sprint(row)
+		id, ok := ids[key]
+		if !ok {
+			id = len(ids)
+			ids[key] = id
+		}
+		out[i] = id
+	}
+	return out
+}
+
+// With three modalities and no noise: R is determined by any one modality's R-block; U_m by
+// modality m's U-block; S by the three S-blocks together, while every pair of them leaves y uniform
+// (each pair of codes occurs with every label about equally often).
+func TestSyntheticThreeModalityInteractions(t *testing.T) {
+	const d = 4
+	determines := func(name string, keys []string, y []int64) {
+		t.Helper()
+		seen := map[string]int64{}
+		for i, k := range keys {
+			if v, ok := seen[k]; ok && v != y[i] {
+				t.Fatalf("%s: key %s gives labels %d and %d", name, k, v, y[i])
+			}
+			seen[k] = y[i]
+		}
+	}
+	for _, c := range []struct {
+		mix   string
+		block int
+		mods  []int
+	}{{"R", blockR, []int{0}}, {"R", blockR, []int{1}}, {"R", blockR, []int{2}}, {"U2", blockU, []int{1}}, {"U3", blockU, []int{2}}, {"S", blockS, []int{0, 1, 2}}} {
+		set := load(t, fmt.Sprintf("synthetic:modalities=3,mix=%s,sigma=0,d=%d,train=800,val=10,test=10", c.mix, d), 2)
+		ids := make([][]int, 3)
+		for m := range ids {
+			ids[m] = blockIDs(set.Train, m, c.block, d)
+		}
+		keys := make([]string, set.Train.Len())
+		for i := range keys {
+			for _, m := range c.mods {
+				keys[i] += fmt.Sprint(ids[m][i], ",")
+			}
+		}
+		determines(fmt.Sprintf("%s from modalities %v", c.mix, c.mods), keys, set.Train.Y)
+	}
+	set := load(t, fmt.Sprintf("synthetic:modalities=3,mix=S,sigma=0,d=%d,train=6400,val=10,test=10", d), 2)
+	ids := make([][]int, 3)
+	for m := range ids {
+		ids[m] = blockIDs(set.Train, m, blockS, d)
+	}
+	for _, pair := range [][2]int{{0, 1}, {0, 2}, {1, 2}} {
+		counts := map[[3]int]int{}
+		for i, y := range set.Train.Y {
+			counts[[3]int{ids[pair[0]][i], ids[pair[1]][i], int(y)}]++
+		}
+		if len(counts) != 4*4*4 {
+			t.Fatalf("pair %v: %d (code, code, label) combinations, want all 64", pair, len(counts))
+		}
+		for k, n := range counts { // expected 100 each
+			if n < 55 || n > 150 {
+				t.Fatalf("pair %v: combination %v occurs %d times (expected ≈ 100: the pair says nothing about y)", pair, k, n)
+			}
 		}
 	}
 }
