@@ -60,14 +60,14 @@ func init() {
 // SyntheticConfig holds every parameter that determines a synthetic dataset's bytes.
 // Defaults are fixed by synthetic.md and must not be tuned to favour a method.
 type SyntheticConfig struct {
-	Mix                 [4]float64 // share of R, U1, U2, S (M = 2)
+	Mix [4]float64 // share of R, U1, U2, S (M = 2)
 	// M is the number of modalities (0 means 2). With M ≠ 2, MixM holds the shares of R, U1…U_M, S
 	// (length M+2) and Mix is unused.
-	M    int
-	MixM []float64
-	K, D, H             int        // classes, block dimension, class-code dimension
-	Hidden              int        // width of the fixed random tanh networks
-	Sigma               float64    // isotropic noise
+	M                   int
+	MixM                []float64
+	K, D, H             int     // classes, block dimension, class-code dimension
+	Hidden              int     // width of the fixed random tanh networks
+	Sigma               float64 // isotropic noise
 	NTrain, NVal, NTest int
 	Seed                uint64
 }
