@@ -26,8 +26,8 @@ func init() {
 			{Name: "test_with_bottlenecks", Default: "true", Kind: "bool",
 				Help: "false: evaluation runs the fusion blocks without the bottlenecks (the streams then do not exchange), the code's test_with_bottlenecks=False"},
 			// The streams' own architecture, used only when the run's encoder is not a token encoder.
-			{Name: "dim", Default: "64", Kind: "int", Range: "[1,inf)",
-				Help: "own streams only (the run's encoder is not vit or transformer): token width d (the vit encoder's default)"},
+			{Name: "dim", Default: "64", Kind: "int", Range: "[4,inf)",
+				Help: "own streams only (the run's encoder is not vit or transformer): token width d (the vit encoder's default; at least the default 4 heads)"},
 			{Name: "depth", Default: "2", Kind: "int", Range: "[1,inf)", Help: "own streams only: L blocks per stream (the vit encoder's default)"},
 			{Name: "heads", Default: "4", Kind: "int", Range: "[1,inf)", Help: "own streams only: attention heads, dividing dim (the vit encoder's default)"},
 			{Name: "mlp_ratio", Default: "4", Kind: "int", Range: "[1,inf)", Help: "own streams only: MLP width as a multiple of dim (the reference's 3072/768)"},
@@ -302,7 +302,7 @@ func (m *MBT) run(s *torchrt.Scope, b *bench.Batch, train bool) []*ts.Tensor {
 	withZ := train || m.testWithZ
 	var z *ts.Tensor
 	for l := range m.depth {
-		if l < m.fusion || !withZ {
+		if l < m.fusion || !withZ || len(m.streams) == 1 { // one modality: no bottlenecks, as the code
 			for i, st := range m.streams {
 				x[i] = st.enc.Block(s, l, x[i])
 			}
