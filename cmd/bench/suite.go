@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -132,6 +133,8 @@ func suiteRun(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&sets, "set", "extra OWNER.KEY=VALUE override (repeatable), after the suite's own, e.g. resnet18.width=4")
 	methods := fs.String("methods", "", "run only these of the suite's methods (comma-separated)")
 	only := fs.String("datasets", "", "run only these of the suite's datasets (labels or specs, comma-separated)")
+	var specs listFlag
+	fs.Var(&specs, "spec", "LABEL=SPEC: replace a column's dataset spec (repeatable), e.g. KS=ks:classes=10 for a 'bench export --layout ks' folder")
 	recipe := fs.String("recipe", "", "run only this recipe (shared or reference); default the suite's")
 	skipMissing := fs.Bool("skip-missing", false, "run the datasets that are present and list the missing ones, instead of exiting 3")
 	jobs := fs.Int("jobs", 0, "cells trained at once (0 = number of cores)")
@@ -167,7 +170,7 @@ func suiteRun(args []string, stdout, stderr io.Writer) error {
 	}
 	g, err := planSuite(s, suiteFlags{dataDir: *dataDir, seeds: *seeds, epochs: *epochs, sets: sets, methods: *methods,
 		datasets: *only, recipe: *recipe, skipMissing: *skipMissing, jobs: *jobs, threads: *threads, device: *device,
-		batch: *batch, lr: *lr, force: *force, results: *results}, stderr)
+		batch: *batch, lr: *lr, force: *force, results: *results, specs: specs}, stderr)
 	if err != nil {
 		return err
 	}
@@ -212,13 +215,27 @@ type suiteFlags struct {
 	dataDir, seeds, methods, datasets, recipe, device, results string
 	epochs, jobs, threads, batch                               int
 	lr                                                         float64
-	sets                                                       []string
+	sets, specs                                                []string
 	skipMissing, force                                         bool
 }
 
 // planSuite checks the suite against this build and plans every recipe's grid; nothing is written.
 func planSuite(s *suites.Suite, f suiteFlags, stderr io.Writer) (*suiteGrid, error) {
 	g := &suiteGrid{s: s, epochs: s.Epochs}
+	if len(f.specs) > 0 { // --spec LABEL=SPEC: a copy of the suite with those columns respecified
+		c := *s
+		c.Datasets = append([]suites.Dataset(nil), s.Datasets...)
+		for _, kv := range f.specs {
+			label, spec, ok := strings.Cut(kv, "=")
+			i := slices.IndexFunc(c.Datasets, func(d suites.Dataset) bool { return d.Label == label })
+			if !ok || spec == "" || i < 0 {
+				return nil, usagef("suite %s: --spec %q: want LABEL=SPEC with LABEL a dataset of the suite", s.Name, kv)
+			}
+			c.Datasets[i].Spec = spec
+		}
+		s = &c
+		g.s = s
+	}
 	for _, m := range s.Methods {
 		if _, err := bench.Methods.Lookup(m); err != nil {
 			return nil, usagef("suite %s: %v", s.Name, err)

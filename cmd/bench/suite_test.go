@@ -102,6 +102,7 @@ func TestSuiteBadInput(t *testing.T) {
 		"dataset not in it": {"suite", "run", good, "--datasets", "U", "--results", res},
 		"no name":           {"suite", "run", "--results", res},
 		"bad subcommand":    {"suite", "walk"},
+		"bad spec":          {"suite", "run", good, "--spec", "Q=synthetic", "--results", res},
 	} {
 		if code := run(args); code != 2 {
 			t.Errorf("%s: exit %d, want 2", name, code)
