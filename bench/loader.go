@@ -70,7 +70,7 @@ func readChecked(read sampleReader, mods []data.Modality, i int, dst [][]float32
 	}
 	for m, d := range dst {
 		for _, v := range d {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			if math.Float32bits(v)&0x7f800000 == 0x7f800000 { // all exponent bits set: NaN or ±Inf
 				return fmt.Errorf("sample %d, modality %s: non-finite value %v", i, mods[m].Name, v)
 			}
 		}
