@@ -30,7 +30,7 @@ import (
 
 // clipCacheVersion names the preprocessing code whose outputs the cache holds. Bump it with any
 // change to decoding, resampling, spectrograms or the test transform, so old entries stop matching.
-const clipCacheVersion = "clip-cache-1 (libjpeg-fancy decode, soxr-hq resample, PIL bilinear)"
+const clipCacheVersion = "clip-cache-2 (libjpeg-fancy decode, soxr-hq resample, Pillow-exact bilinear resize, table log)"
 
 // cacheKey is the sample's cache key, reading (and hashing) every file it uses.
 func (s *clipSource) cacheKey(c *clipSample, dst [][]float32) (string, error) {
