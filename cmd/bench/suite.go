@@ -408,8 +408,8 @@ func statText(c reports.Cell, ok bool) string {
 
 func (g *suiteGrid) report(w, stderr io.Writer, st *store.Store, figure string, bootstrap int, dataDir string) error {
 	s := g.s
-	fmt.Fprintf(w, "## %s: %s\n\nsource: %s; %s, %d epochs, encoder %s\n", s.Name, s.Title, s.Source,
-		plural(len(g.seeds), "seed"), g.epochs, strings.Join(s.Encoders, ", "))
+	fmt.Fprintf(w, "## %s: %s\n\nsource: %s; %s, %s, encoder %s\n", s.Name, s.Title, s.Source,
+		plural(len(g.seeds), "seed"), plural(g.epochs, "epoch"), strings.Join(s.Encoders, ", "))
 	if len(g.unavailable) > 0 {
 		fmt.Fprintf(w, "not available in this build: %s (in the paper; shown with the paper's numbers only)\n", strings.Join(g.unavailable, ", "))
 	}
