@@ -20,8 +20,9 @@ import (
 // Every draw comes from one PCG generator per sample seeded with data.AugmentSeed(cell seed, epoch,
 // sample), consumed frame by frame in torchvision's order (per frame: the crop's attempts, then the
 // flip), so a sample's values do not depend on which goroutine reads it or when. The generator is not
-// torch's, so the crops are the reference's distribution, not its exact draws; the reference's random
-// training-time frame choice (BalanceBenchmark's KS) is not reproduced: frames stay segmentFrames'.
+// torch's, so the crops are the reference's distribution, not its exact draws. Before the crops, the
+// same generator chooses the training frames, one at random within each of T segments
+// (BalanceBenchmark's rule; clips.go, trainSegmentFrames).
 
 // Parameters of RandomResizedCrop as every reference loader uses them (torchvision's defaults).
 var (

@@ -45,6 +45,10 @@ type clipSample struct {
 	Name  string
 	Label int64
 	Files []fileRef
+	// Pool is every frame of the clip's visual folder in natural order, kept for the training-time
+	// frame choice (trainFrames) of a training list read with augment=true; nil otherwise (Files
+	// then holds the only frames ever read).
+	Pool []fileRef
 }
 
 // clipSource is the lazily read split of a video dataset (data.Source).
@@ -103,6 +107,16 @@ func (s *clipSource) Digest(h io.Writer) {
 				rel = f.Path
 			}
 			fmt.Fprintf(&b, " %s:%d", filepath.ToSlash(rel), f.Size)
+		}
+		if s.augment != nil && c.Pool != nil { // training reads may choose any of these frames
+			b.WriteString(" |")
+			for _, f := range c.Pool {
+				rel, err := filepath.Rel(s.root, f.Path)
+				if err != nil {
+					rel = f.Path
+				}
+				fmt.Fprintf(&b, " %s:%d", filepath.ToSlash(rel), f.Size)
+			}
 		}
 		b.WriteByte('\n')
 		if b.Len() > 1<<16 {
@@ -335,4 +349,88 @@ func readClipList(path string, parse func(row string) (clipEntry, error)) ([]cli
 		entries = append(entries, e)
 	}
 	return entries, nil
+}
+
+// Frames per clip (methods-beyond.md §5.2). A clip's T frames are chosen by segment sampling over its
+// frames in natural order (listFrames; the references use os.listdir's unsorted order):
+//
+//   - evaluation (validation, test, augment=false, every test-transform read): segmentFrames, the
+//     test-time rule of BalanceBenchmark's KSDataset and ucf101_dataset — T segments of seg = ⌊n/T⌋
+//     frames, 1-based index i·seg + max(⌊seg/2⌋, 1) in segment i (with 10 frames and T = 3: frames
+//     1, 4, 7; with seg ≤ 3 the segment's first frame). BalanceBenchmark's cremad_dataset takes the
+//     0-based i·seg + ⌊seg/2⌋ instead (the middle of an odd segment); the KS rule is kept for every
+//     dataset, since for CREMA-D's ~3 frames and T ≤ 3 it is OGM-GE's "first T frames".
+//   - training (a training read with augment=true): one frame drawn uniformly within each segment,
+//     position i·seg + U{0, …, seg−1} — BalanceBenchmark's KSDataset (random.randint(i·seg+1, i·seg+seg),
+//     1-based) and cremad_dataset (i·seg + np.random.randint(seg)) alike. The draws come from the
+//     sample's augmentation generator (augmentRand(data.AugmentSeed(seed, epoch, sample))), before
+//     the frames' crop and flip draws, so a read stays reproducible; a segment of one frame (seg = 1)
+//     draws nothing, and with fewer frames than T (seg = 0) the evaluation positions are used
+//     (frames repeat; BalanceBenchmark's CREMA-D drops such clips, its KS falls back to frame 1).
+//     KSDataset's other quirks (frame 1 for clips of ≤ 6 frames, index clamped to 9, names built as
+//     frame_0000{t}.jpg) are not reproduced. OGM-GE reads the first T frames in training too, and
+//     DMIL one random frame; neither is reproduced.
+
+// trainSegmentFrames is the training-time choice of T of n frames (0-based positions), drawing from r.
+func trainSegmentFrames(n, frames int, r *rand.Rand) []int {
+	seg := n / frames
+	if seg < 2 {
+		return segmentFrames(n, frames)
+	}
+	pos := make([]int, frames)
+	for i := range pos {
+		pos[i] = i*seg + r.IntN(seg)
+	}
+	return pos
+}
+
+// pickFramePool is pickFrames that also stats and returns every frame of dir (natural order), for a
+// training list whose reads choose frames at random. refs are the evaluation-time picks.
+func pickFramePool(dir string, frames, minFrames int) (refs, pool []fileRef, problem string) {
+	all, err := listFrames(dir)
+	switch {
+	case err != nil && os.IsNotExist(err):
+		return nil, nil, absPath(dir) + "/ (frame folder missing)"
+	case err != nil:
+		return nil, nil, absPath(dir) + "/ (" + err.Error() + ")"
+	case len(all) < max(minFrames, 1):
+		return nil, nil, fmt.Sprintf("%s/ (%d .jpg/.png frames, need at least %d)", absPath(dir), len(all), max(minFrames, 1))
+	}
+	pool = make([]fileRef, len(all))
+	for k, name := range all {
+		path := filepath.Join(dir, name)
+		ref, ok := statRegular(path)
+		if !ok {
+			return nil, nil, absPath(path) + " (not a regular file)"
+		}
+		pool[k] = ref
+	}
+	for _, p := range segmentFrames(len(all), frames) {
+		refs = append(refs, pool[p])
+	}
+	return refs, pool, ""
+}
+
+// resolveFrames is pickFrames, or pickFramePool when pool is set.
+func resolveFrames(dir string, frames, minFrames int, pool bool) (refs, all []fileRef, problem string) {
+	if pool {
+		return pickFramePool(dir, frames, minFrames)
+	}
+	refs, _, problem = pickFrames(dir, frames, minFrames)
+	return refs, nil, problem
+}
+
+// trainFrames returns the frames a training read of c uses: with a pool, T = len(c.Files) − first
+// frames by trainSegmentFrames (drawing from r); without one, c.Files[first:] (the evaluation picks).
+func (c *clipSample) trainFrames(first int, r *rand.Rand) []fileRef {
+	frames := len(c.Files) - first
+	if c.Pool == nil || frames < 1 {
+		return c.Files[first:]
+	}
+	pos := trainSegmentFrames(len(c.Pool), frames, r)
+	out := make([]fileRef, len(pos))
+	for i, p := range pos {
+		out[i] = c.Pool[p]
+	}
+	return out
 }

@@ -33,8 +33,9 @@ import (
 // (default 0, independent of the run seed); test.csv is only ever the test split. Training frames
 // get OGM-GE's training transform, RandomResizedCrop(224) and a horizontal flip drawn per frame
 // (augment.go), in the trainer's training epochs; augment=false (default true) turns it off, so every
-// read is the test-time transform. The random frame choice is not reproduced (OGM-GE computes one but
-// never uses it).
+// read is the test-time transform. Training reads (augment=true) draw each frame at random within its
+// segment, as BalanceBenchmark's cremad_dataset (clips.go: trainSegmentFrames); evaluation reads take
+// segmentFrames' picks (OGM-GE computes a random choice but never uses it).
 const (
 	CremadDefaultFrames = 1
 	CremadDefaultRate   = 22050
@@ -163,7 +164,8 @@ func loadCremad(opt data.Options) (*data.Set, error) {
 	}
 	var splits [2][]clipSample
 	for k, list := range lists {
-		if splits[k], err = resolveClips("cremad", list, cfg.source, entries[k], cfg.resolve, skip); err != nil {
+		// The training list keeps every frame of a clip when training reads choose frames at random.
+		if splits[k], err = resolveClips("cremad", list, cfg.source, entries[k], cfg.resolver(k == 0 && augment), skip); err != nil {
 			return nil, err
 		}
 	}
@@ -235,19 +237,22 @@ func checkClipName(name string) error {
 	return nil
 }
 
-// resolve finds the WAV and the chosen frames of one clip: Files = [wav, frame 1, …, frame T].
-func (cfg cremadConfig) resolve(e clipEntry) (clipSample, []string) {
-	var problems []string
-	wav := filepath.Join(cfg.audioDir, e.Name+".wav")
-	ref, ok := statRegular(wav)
-	if !ok {
-		problems = append(problems, absPath(wav)+" (missing)")
+// resolver finds the WAV and the chosen frames of one clip: Files = [wav, frame 1, …, frame T]
+// (the evaluation picks), and with pool every frame of the clip in Pool.
+func (cfg cremadConfig) resolver(pool bool) clipResolver {
+	return func(e clipEntry) (clipSample, []string) {
+		var problems []string
+		wav := filepath.Join(cfg.audioDir, e.Name+".wav")
+		ref, ok := statRegular(wav)
+		if !ok {
+			problems = append(problems, absPath(wav)+" (missing)")
+		}
+		frames, all, problem := resolveFrames(filepath.Join(cfg.visualDir, e.Name), cfg.frames, 1, pool)
+		if problem != "" {
+			problems = append(problems, problem)
+		}
+		return clipSample{Name: e.Name, Label: e.Label, Files: append([]fileRef{ref}, frames...), Pool: all}, problems
 	}
-	frames, _, problem := pickFrames(filepath.Join(cfg.visualDir, e.Name), cfg.frames, 1)
-	if problem != "" {
-		problems = append(problems, problem)
-	}
-	return clipSample{Name: e.Name, Label: e.Label, Files: append([]fileRef{ref}, frames...)}, problems
 }
 
 // read decodes one sample: dst[0] audio, dst[1] visual.
@@ -261,8 +266,8 @@ func (cfg cremadConfig) read(c *clipSample, dst [][]float32) error {
 	return readRGBClip(c.Files[1:], dst[1], FrameSize)
 }
 
-// readAugmented decodes one training sample under the training transform: the audio as read, each
-// frame cropped and flipped with draws from r.
+// readAugmented decodes one training sample under the training transform: the audio as read, the
+// frames chosen at random within their segments, then each cropped and flipped, all with draws from r.
 func (cfg cremadConfig) readAugmented(c *clipSample, dst [][]float32, r *rand.Rand) error {
 	if len(dst) != 2 {
 		return fmt.Errorf("want 2 modality buffers, got %d", len(dst))
@@ -270,5 +275,5 @@ func (cfg cremadConfig) readAugmented(c *clipSample, dst [][]float32, r *rand.Ra
 	if err := cfg.audio.fromWAV(c.Files[0].Path, dst[0]); err != nil {
 		return err
 	}
-	return readRGBClipAugmented(c.Files[1:], dst[1], FrameSize, r)
+	return readRGBClipAugmented(c.trainFrames(1, r), dst[1], FrameSize, r)
 }

@@ -397,8 +397,8 @@ func lastNumber(name string) int64 {
 // loaders (BalanceBenchmark's KS, UCF101 and CREMA-D datasets): cut the frames into T segments of
 // seg = ⌊n/T⌋ and take the 1-based index i·seg + max(⌊seg/2⌋, 1) of segment i. With fewer frames
 // than T (seg = 0) frames repeat: position ⌊i·n/T⌋. For CREMA-D's ~3 frames per clip and T ≤ 3 this
-// is the first T frames, as OGM-GE takes. The random train-time choice is not reproduced: a Source
-// read is deterministic.
+// is the first T frames, as OGM-GE takes. Training reads with augment=true draw within the segments
+// instead (clips.go, trainSegmentFrames).
 func segmentFrames(n, frames int) []int {
 	pos := make([]int, frames)
 	seg := n / frames

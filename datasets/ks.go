@@ -39,8 +39,10 @@ import (
 // val (default 0.1) of the training list drawn with split_seed (default 0); the test list is only the
 // test split. Training frames get the reference's training transform, RandomResizedCrop(224) and a
 // horizontal flip drawn per frame (augment.go), in the trainer's training epochs; augment=false
-// (default true) gives every read the test-time transform. BalanceBenchmark's random training-time
-// frame choice is not reproduced (frames stay the test-time ones).
+// (default true) gives every read the test-time transform. Training reads (augment=true) draw each
+// frame at random within its segment, BalanceBenchmark's training-time rule (clips.go:
+// trainSegmentFrames; with 10 frames and T = 3 one of 1–3, 4–6, 7–9); evaluation reads take
+// segmentFrames' picks. frames=8 (Table 7) thus segment-samples 8 of a clip's 10 frames.
 const (
 	KSDefaultClasses = 31
 	KSDefaultFrames  = 3
@@ -105,7 +107,8 @@ func loadKS(opt data.Options) (*data.Set, error) {
 	}
 	var splits [2][]clipSample
 	for k, part := range parts {
-		if splits[k], err = resolveClips("ks", part.list, source, entries[k], cfg.resolver(part), skip); err != nil {
+		// The training list keeps every frame of a clip when training reads choose frames at random.
+		if splits[k], err = resolveClips("ks", part.list, source, entries[k], cfg.resolver(part, k == 0 && augment), skip); err != nil {
 			return nil, err
 		}
 	}
@@ -184,8 +187,9 @@ func parseKSRow(text string, classes int) (clipEntry, error) {
 	return clipEntry{Name: f[0], Label: int64(y)}, nil
 }
 
-// resolver finds one clip's files: Files = [audio .npy, frame 1, …, frame T].
-func (cfg *ksConfig) resolver(part ksPart) clipResolver {
+// resolver finds one clip's files: Files = [audio .npy, frame 1, …, frame T] (the evaluation picks),
+// and with pool every frame of the clip in Pool.
+func (cfg *ksConfig) resolver(part ksPart, pool bool) clipResolver {
 	return func(e clipEntry) (clipSample, []string) {
 		var problems []string
 		npy := filepath.Join(part.audioDir, e.Name+".npy")
@@ -193,11 +197,11 @@ func (cfg *ksConfig) resolver(part ksPart) clipResolver {
 		if !ok {
 			problems = append(problems, absPath(npy)+" (missing)")
 		}
-		frames, _, problem := pickFrames(filepath.Join(part.visualDir, e.Name), cfg.frames, ksMinFrames)
+		frames, all, problem := resolveFrames(filepath.Join(part.visualDir, e.Name), cfg.frames, ksMinFrames, pool)
 		if problem != "" {
 			problems = append(problems, problem)
 		}
-		return clipSample{Name: e.Name, Label: e.Label, Files: append([]fileRef{ref}, frames...)}, problems
+		return clipSample{Name: e.Name, Label: e.Label, Files: append([]fileRef{ref}, frames...), Pool: all}, problems
 	}
 }
 
@@ -228,8 +232,8 @@ func (cfg *ksConfig) read(c *clipSample, dst [][]float32) error {
 	return readRGBClip(c.Files[1:], dst[1], FrameSize)
 }
 
-// readAugmented decodes one training sample under the training transform: the audio as read, each
-// frame cropped and flipped with draws from r.
+// readAugmented decodes one training sample under the training transform: the audio as read, the
+// frames chosen at random within their segments, then each cropped and flipped, all with draws from r.
 func (cfg *ksConfig) readAugmented(c *clipSample, dst [][]float32, r *rand.Rand) error {
 	if len(dst) != 2 {
 		return fmt.Errorf("want 2 modality buffers, got %d", len(dst))
@@ -237,7 +241,7 @@ func (cfg *ksConfig) readAugmented(c *clipSample, dst [][]float32, r *rand.Rand)
 	if err := readSpectrogramNpy(c.Files[0].Path, cfg.audioShape, dst[0]); err != nil {
 		return err
 	}
-	return readRGBClipAugmented(c.Files[1:], dst[1], FrameSize, r)
+	return readRGBClipAugmented(c.trainFrames(1, r), dst[1], FrameSize, r)
 }
 
 // readSpectrogramNpy reads a .npy array that must hold as many values as shape ([1, F, M]; a stored

@@ -1,7 +1,8 @@
 package encoders
 
-// Pretrained ResNet-18 weights (issue 13): a torchvision state dict converted to safetensors by
-// datasets/tools/torchvision_to_safetensors.py, loaded with --set resnet18.weights=FILE.
+// Pretrained ResNet-18 / ResNet-34 weights (issues 13, 14): a torchvision state dict converted to
+// safetensors by datasets/tools/torchvision_to_safetensors.py, loaded with --set resnet18.weights=FILE
+// (or resnet34.weights=FILE: the same names with layer1.0 … layer4.2).
 
 import (
 	"crypto/sha256"
@@ -16,7 +17,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 )
 
-// torchvisionWidth is the only width torchvision's ResNet-18 has.
+// torchvisionWidth is the only width torchvision's ResNet-18 and ResNet-34 have.
 const torchvisionWidth = 64
 
 // namedShape is one tensor of a torchvision state dict.
@@ -29,7 +30,11 @@ type namedShape struct {
 // has, in torchvision's order, for base width w (64 in torchvision): conv1 with 3 input channels, and
 // per BatchNorm weight, bias, running_mean and running_var. Left out: num_batches_tracked (our
 // BatchNorm has a fixed momentum, so the count is never used) and fc.* (we have no FC).
-func resnet18StateDict(w int64) []namedShape {
+func resnet18StateDict(w int64) []namedShape { return resnetStateDict(w, [4]int{2, 2, 2, 2}) }
+
+// resnetStateDict is resnet18StateDict for a BasicBlock ResNet with blocks[i] blocks in layer i+1
+// ([3, 4, 6, 3]: torchvision's resnet34).
+func resnetStateDict(w int64, blocks [4]int) []namedShape {
 	var out []namedShape
 	conv := func(name string, o, i, k int64) { out = append(out, namedShape{name + ".weight", []int64{o, i, k, k}}) }
 	bn := func(name string, c int64) {
@@ -41,7 +46,7 @@ func resnet18StateDict(w int64) []namedShape {
 	bn("bn1", w)
 	in := w
 	for i, ow := range []int64{w, 2 * w, 4 * w, 8 * w} {
-		for j := range 2 {
+		for j := range blocks[i] {
 			p := fmt.Sprintf("layer%d.%d", i+1, j)
 			cin, stride := ow, int64(1)
 			if j == 0 {
@@ -69,7 +74,12 @@ func resnet18StateDict(w int64) []namedShape {
 // (fc.weight, fc.bias and the BatchNorms' num_batches_tracked are known and ignored). The error
 // names every tensor that does not fit.
 func checkResNet18Weights(f *safetensors) error {
-	want := resnet18StateDict(torchvisionWidth)
+	return checkResNetWeights(f, "ResNet-18", [4]int{2, 2, 2, 2})
+}
+
+// checkResNetWeights is checkResNet18Weights for the BasicBlock ResNet title with blocks.
+func checkResNetWeights(f *safetensors, title string, blocks [4]int) error {
+	want := resnetStateDict(torchvisionWidth, blocks)
 	known := map[string]bool{"fc.weight": true, "fc.bias": true}
 	var bad []string
 	for _, ns := range want {
@@ -82,14 +92,14 @@ func checkResNet18Weights(f *safetensors) error {
 		case !ok:
 			bad = append(bad, fmt.Sprintf("tensor %s is missing (want shape %v)", ns.name, ns.shape))
 		case !slices.Equal(t.Shape, ns.shape):
-			bad = append(bad, fmt.Sprintf("tensor %s has shape %v, want %v (torchvision's ResNet-18)", ns.name, t.Shape, ns.shape))
+			bad = append(bad, fmt.Sprintf("tensor %s has shape %v, want %v (torchvision's %s)", ns.name, t.Shape, ns.shape, title))
 		case !isFloatDType(t.DType):
 			bad = append(bad, fmt.Sprintf("tensor %s has dtype %s, want a floating-point type", ns.name, t.DType))
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(f.tensors)) {
 		if !known[name] {
-			bad = append(bad, fmt.Sprintf("unknown tensor %s (not in torchvision's ResNet-18)", name))
+			bad = append(bad, fmt.Sprintf("unknown tensor %s (not in torchvision's %s)", name, title))
 		}
 	}
 	if len(bad) == 0 {
@@ -103,18 +113,18 @@ func checkResNet18Weights(f *safetensors) error {
 	return fmt.Errorf("%s", msg)
 }
 
-// checkWeightsParam is the plan-time check of resnet18.weights: width 64 and the file's header
-// (names, shapes, dtypes, offsets) without reading its data.
-func checkWeightsParam(path string, width int64) error {
+// checkWeightsParam is the plan-time check of resnet18.weights (resnet34.weights): width 64 and the
+// file's header (names, shapes, dtypes, offsets) without reading its data.
+func checkWeightsParam(path string, width int64, title string, blocks [4]int) error {
 	if path == "" {
 		return nil
 	}
 	if width != torchvisionWidth {
-		return fmt.Errorf("weights=%s needs width=%d (torchvision's ResNet-18), not width=%d", path, torchvisionWidth, width)
+		return fmt.Errorf("weights=%s needs width=%d (torchvision's %s), not width=%d", path, torchvisionWidth, title, width)
 	}
 	f, err := readSTHeader(path)
 	if err == nil {
-		err = checkResNet18Weights(f)
+		err = checkResNetWeights(f, title, blocks)
 	}
 	if err != nil {
 		return fmt.Errorf("weights %s: %w", path, err)
@@ -176,7 +186,7 @@ func (r *ResNet18) torchvisionVars() map[string]*ts.Tensor {
 // loadWeights reads the weights file, checks that its content is still the one the cell was keyed
 // with (sha256, hex; "" skips the check), and copies every tensor into the ResNet (conv1 adapted to
 // the modality's channels).
-func (r *ResNet18) loadWeights(path, sha string) error {
+func (r *ResNet18) loadWeights(path, sha, title string, blocks [4]int) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -186,13 +196,13 @@ func (r *ResNet18) loadWeights(path, sha string) error {
 	}
 	f, err := parseSafetensors(b)
 	if err == nil {
-		err = checkResNet18Weights(f)
+		err = checkResNetWeights(f, title, blocks)
 	}
 	if err != nil {
 		return fmt.Errorf("weights %s: %w", path, err)
 	}
 	vars := r.torchvisionVars()
-	for _, ns := range resnet18StateDict(torchvisionWidth) {
+	for _, ns := range resnetStateDict(torchvisionWidth, blocks) {
 		vals, err := f.float32s(ns.name)
 		if err != nil {
 			return fmt.Errorf("weights %s: %w", path, err)

@@ -10,19 +10,33 @@ import (
 	"github.com/sugarme/gotch/ts"
 )
 
-func init() {
-	bench.Encoders.Register("resnet18", "torchvision ResNet-18 without its FC (methods.md §0.1); images [C,H,W] or clips [C,T,H,W]", bench.EncoderSpec{
-		Staged: true,
-		Params: []bench.ParamSpec{
-			{Name: "width", Default: "64", Kind: "int", Range: "[1,inf)", Help: "base width: layers have width, 2·width, 4·width, 8·width channels (feature size 8·width); 64 is ResNet-18, 16 or 32 for quick runs"},
-			{Name: "weights", Default: "", Kind: "file", OmitDefault: true, Help: "pretrained torchvision ResNet-18 weights: a state dict converted to safetensors by datasets/tools/torchvision_to_safetensors.py (fc.* ignored; needs width=64); a modality with other than 3 channels gets conv1 = the mean of the RGB kernels over channels, replicated (TSN/TSM flow, TBN spectrogram init); cells are keyed by the file's SHA-256"},
-		},
-		New:     newResNet18,
-		Accepts: resnet18Accepts,
-	})
+// resnetDepths are the BasicBlock ResNets of torchvision: blocks per layer. resnet34 (Table 8's
+// backbone, methods-beyond.md §5.3) differs from resnet18 only in these counts: same stem, widths,
+// stages, feature size and weights loader.
+var resnetDepths = []struct {
+	name, title string
+	blocks      [4]int
+}{
+	{"resnet18", "ResNet-18", [4]int{2, 2, 2, 2}},
+	{"resnet34", "ResNet-34", [4]int{3, 4, 6, 3}},
 }
 
-// ResNet18 is torchvision's ResNet-18 (BasicBlock, [2, 2, 2, 2]) with the FC removed, trained from
+func init() {
+	for _, d := range resnetDepths {
+		bench.Encoders.Register(d.name, fmt.Sprintf("torchvision %s without its FC (methods.md §0.1, BasicBlock %v); images [C,H,W] or clips [C,T,H,W]", d.title, d.blocks), bench.EncoderSpec{
+			Staged: true,
+			Params: []bench.ParamSpec{
+				{Name: "width", Default: "64", Kind: "int", Range: "[1,inf)", Help: fmt.Sprintf("base width: layers have width, 2·width, 4·width, 8·width channels (feature size 8·width); 64 is %s, 16 or 32 for quick runs", d.title)},
+				{Name: "weights", Default: "", Kind: "file", OmitDefault: true, Help: fmt.Sprintf("pretrained torchvision %s weights: a state dict converted to safetensors by datasets/tools/torchvision_to_safetensors.py (fc.* ignored; needs width=64); a modality with other than 3 channels gets conv1 = the mean of the RGB kernels over channels, replicated (TSN/TSM flow, TBN spectrogram init); cells are keyed by the file's SHA-256", d.title)},
+			},
+			New:     resnetNew(d.name, d.title, d.blocks),
+			Accepts: resnetAccepts(d.title, d.blocks),
+		})
+	}
+}
+
+// ResNet18 is torchvision's ResNet-18 (BasicBlock, [2, 2, 2, 2]) — or, registered as resnet34, its
+// ResNet-34 ([3, 4, 6, 3]; the type is the same, only len(layers[i]) differs) — with the FC removed, trained from
 // scratch as in OGM-GE / PMR: conv weights Kaiming-normal (fan_out), BatchNorm weight 1 and bias 0.
 // conv1 takes as many channels as the modality has (1 spectrogram, 2 optical flow, 3 RGB).
 // With weights=FILE every parameter and running statistic is loaded from a torchvision state dict
@@ -55,44 +69,52 @@ type basicBlock struct {
 	downBN       *nn.BatchNorm
 }
 
-// resnet18Accepts takes images [C,H,W] and clips [C,T,H,W] (any size: the stride-2 stages and the
+// resnetAccepts takes images [C,H,W] and clips [C,T,H,W] (any size: the stride-2 stages and the
 // padded pools keep a 1×1 map at 1×1).
-func resnet18Accepts(mod data.Modality, params bench.Params) error {
-	if err := positive(map[string]int64{"width": int64(params.Int("width"))}); err != nil {
-		return err
+func resnetAccepts(title string, blocks [4]int) func(mod data.Modality, params bench.Params) error {
+	return func(mod data.Modality, params bench.Params) error {
+		if err := positive(map[string]int64{"width": int64(params.Int("width"))}); err != nil {
+			return err
+		}
+		if err := wantRank(mod, "an image [C,H,W] or a clip [C,T,H,W]", 3, 4); err != nil {
+			return err
+		}
+		return checkWeightsParam(params.String("weights"), int64(params.Int("width")), title, blocks)
 	}
-	if err := wantRank(mod, "an image [C,H,W] or a clip [C,T,H,W]", 3, 4); err != nil {
-		return err
-	}
-	return checkWeightsParam(params.String("weights"), int64(params.Int("width")))
 }
 
-func newResNet18(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
-	if err := resnet18Accepts(mod, params); err != nil {
-		return nil, fmt.Errorf("resnet18: modality %s: %w", mod.Name, err)
-	}
-	width := int64(params.Int("width"))
-	r := &ResNet18{widths: [4]int64{width, 2 * width, 4 * width, 8 * width}}
-	r.conv1 = newConv2d(p.Sub("conv1"), mod.Shape[0], width, 7, 2, 3, kaimingNormalFanOut, false)
-	r.bn1 = newBatchNorm2d(p.Sub("bn1"), width)
-	in := width
-	for i, w := range r.widths {
-		stride := int64(2)
-		if i == 0 {
-			stride = 1
+// resnetNew builds the ResNet with blocks[i] BasicBlocks in layer i+1.
+func resnetNew(name, title string, blocks [4]int) func(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
+	accepts := resnetAccepts(title, blocks)
+	return func(p *nn.Path, mod data.Modality, params bench.Params) (bench.Encoder, error) {
+		if err := accepts(mod, params); err != nil {
+			return nil, fmt.Errorf("%s: modality %s: %w", name, mod.Name, err)
 		}
-		lp := p.Sub(fmt.Sprintf("layer%d", i+1))
-		r.layers[i] = []*basicBlock{newBasicBlock(lp.Sub("0"), in, w, stride), newBasicBlock(lp.Sub("1"), w, w, 1)}
-		in = w
-	}
-	if path := params.String("weights"); path != "" {
-		// Built (and randomly initialised) first, then overwritten: the draws from libtorch's
-		// generator are the same with and without weights.
-		if err := r.loadWeights(path, params.FileSHA256("weights")); err != nil {
-			return nil, fmt.Errorf("resnet18: %w", err)
+		width := int64(params.Int("width"))
+		r := &ResNet18{widths: [4]int64{width, 2 * width, 4 * width, 8 * width}}
+		r.conv1 = newConv2d(p.Sub("conv1"), mod.Shape[0], width, 7, 2, 3, kaimingNormalFanOut, false)
+		r.bn1 = newBatchNorm2d(p.Sub("bn1"), width)
+		in := width
+		for i, w := range r.widths {
+			stride := int64(2)
+			if i == 0 {
+				stride = 1
+			}
+			lp := p.Sub(fmt.Sprintf("layer%d", i+1))
+			for j := range blocks[i] {
+				r.layers[i] = append(r.layers[i], newBasicBlock(lp.Sub(fmt.Sprint(j)), in, w, stride))
+				in, stride = w, 1
+			}
 		}
+		if path := params.String("weights"); path != "" {
+			// Built (and randomly initialised) first, then overwritten: the draws from libtorch's
+			// generator are the same with and without weights.
+			if err := r.loadWeights(path, params.FileSHA256("weights"), title, blocks); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		return r, nil
 	}
-	return r, nil
 }
 
 func newBasicBlock(p *nn.Path, in, out, stride int64) *basicBlock {
