@@ -112,6 +112,10 @@ type MethodSpec struct {
 	// or "" when it is the full method (and when epochs ≤ 0). Cell.Label shows it, so a table never
 	// reports such a run under the method's name, and `bench tune` never samples such a trial.
 	Partial func(params Params, epochs int) string
+	// FitModalities, when set, says why the method with params cannot run on n modalities (e.g. one
+	// weight per modality given for another count), or nil. The error does not name the method.
+	// Called through MethodSpec.CheckModalities.
+	FitModalities func(params Params, n int) error
 }
 
 // PartialNote is spec's Partial for params and epochs, or "" when the method has no Partial hook.
@@ -127,6 +131,11 @@ func (s MethodSpec) PartialNote(params Params, epochs int) string {
 type Needs struct {
 	EncoderStages bool // every encoder must be a StagedEncoder
 	TwoModalities bool // defined for exactly two modalities
+	// TwoModalitiesWhy, with TwoModalities, says why the method is bound to two modalities (and what to
+	// run instead); CheckModalities quotes it in the refusal.
+	TwoModalitiesWhy string
+	// MinModalities, when > 0, is the fewest modalities the method uses (uni-3 reads modality 3).
+	MinModalities int
 	// Encoders, when set, are the only encoders the method can run on: it builds on their internals
 	// (CEN assembles one shared-convolution network from the resnet18 encoders). sweep.Incompatible
 	// refuses any other at plan time (skipped with a note under --methods all), and Build too.
@@ -143,10 +152,33 @@ func (nd Needs) CheckEncoder(method, encoder string) error {
 }
 
 // CheckModalities says why method, with these needs, cannot run on a dataset with n modalities (nil
-// when it can).
+// when it can). MethodSpec.CheckModalities adds the parameter-dependent check.
 func (nd Needs) CheckModalities(method, dataset string, n int) error {
 	if nd.TwoModalities && n != 2 {
-		return fmt.Errorf("method %s is defined for two modalities; dataset %s has %d", method, dataset, n)
+		why := ""
+		if nd.TwoModalitiesWhy != "" {
+			why = ": " + nd.TwoModalitiesWhy
+		}
+		return fmt.Errorf("method %s is defined for exactly two modalities%s; dataset %s has %d", method, why, dataset, n)
+	}
+	if n < nd.MinModalities {
+		return fmt.Errorf("method %s needs at least %d modalities; dataset %s has %d", method, nd.MinModalities, dataset, n)
+	}
+	return nil
+}
+
+// CheckModalities says why method, with parameters params, cannot run on a dataset with n
+// modalities: its Needs, then its FitModalities hook (nil when it can). Planners call it through
+// CheckCell and sweep.Plan (which skips the method with the reason under --methods all); Build calls
+// it again.
+func (s MethodSpec) CheckModalities(method, dataset string, n int, params Params) error {
+	if err := s.Needs.CheckModalities(method, dataset, n); err != nil {
+		return err
+	}
+	if s.FitModalities != nil {
+		if err := s.FitModalities(params, n); err != nil {
+			return fmt.Errorf("method %s on dataset %s (%d modalities): %w", method, dataset, n, err)
+		}
 	}
 	return nil
 }

@@ -343,7 +343,7 @@ func (s EncoderSpec) CheckModality(mod data.Modality, params Params) error {
 }
 
 // CheckCell checks what can be known about a cell before building it, given its dataset's
-// modalities: the method's Needs.TwoModalities, its Validate hook with c.Train.Epochs, and the
+// modalities: the method's Needs and FitModalities (MethodSpec.CheckModalities), its Validate hook with c.Train.Epochs, and the
 // encoder's Accepts hook on every modality. Build refuses the same cells later, so a planner that
 // calls CheckCell refuses them before anything trains. (Needs.EncoderStages needs no data: see
 // sweep.Incompatible.)
@@ -352,7 +352,7 @@ func CheckCell(c *Cell, mods []data.Modality) error {
 	if err != nil {
 		return err
 	}
-	if err := ms.Value.Needs.CheckModalities(c.Method, c.Dataset, len(mods)); err != nil {
+	if err := ms.Value.CheckModalities(c.Method, c.Dataset, len(mods), c.MethodParams); err != nil {
 		return err
 	}
 	if err := ms.Value.CheckParams(c.MethodParams, c.Train.Epochs); err != nil {

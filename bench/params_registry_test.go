@@ -115,7 +115,12 @@ func TestCheckCellValidatesBeforeTraining(t *testing.T) {
 		{planCell(t, "agm", map[string]string{"modulation_start": "40"}, "mlp", nil, 30), vec,
 			"method agm: modulation_start=40 is after the run's last epoch (--epochs 30): nothing would be modulated"},
 		{planCell(t, "mmml", map[string]string{"w_uni": "1:-0.5"}, "mlp", nil, 30), vec, `method mmml: w_uni=1:-0.5: "-0.5" is not a finite weight ≥ 0`},
-		{planCell(t, "pmr", nil, "mlp", nil, 30), three, "method pmr is defined for two modalities; dataset synthetic has 3"},
+		{planCell(t, "pmr", nil, "mlp", nil, 30), three, ""}, // methods.md §4.6's extension
+		{planCell(t, "dmi", nil, "mlp", nil, 30), three, "method dmi is defined for exactly two modalities: R is defined pairwise, S is bilinear in two V's (methods-beyond.md §5.1); for M modalities run dmi-tdm, DMI-TD (our reading); dataset synthetic has 3"},
+		{planCell(t, "dmi-tdm", nil, "mlp", nil, 30), three, ""},
+		{planCell(t, "mmml", map[string]string{"w_uni": "1:0.5"}, "mlp", nil, 30), three, `method mmml on dataset synthetic (3 modalities): w_uni="1:0.5": want one weight or 3 separated by ':'`},
+		{planCell(t, "mmml", map[string]string{"w_uni": "1:0.5:2"}, "mlp", nil, 30), three, ""},
+		{planCell(t, "uni-3", nil, "mlp", nil, 30), vec, "method uni-3 needs at least 3 modalities; dataset synthetic has 2"},
 		{planCell(t, "dmi", nil, "mlp", nil, 8), vec, ""}, // a schedule longer than the run stays in stage 1 (CI's 8-epoch sweep)
 	} {
 		err := bench.CheckCell(c.cell, c.mods)

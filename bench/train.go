@@ -247,7 +247,7 @@ func Build(c *Cell, set *data.Set, dev gotch.Device) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := mspec.Value.Needs.CheckModalities(c.Method, c.Dataset, len(set.Modalities)); err != nil {
+	if err := mspec.Value.CheckModalities(c.Method, c.Dataset, len(set.Modalities), c.MethodParams); err != nil {
 		return nil, err
 	}
 	if err := mspec.Value.Needs.CheckEncoder(c.Method, c.Encoder); err != nil {

@@ -305,15 +305,26 @@ func mustEncoder(t testing.TB, name string) bench.EncoderSpec {
 func TestCellFreesEveryTensorAndScalar(t *testing.T) {
 	set := benchtest.Set(t, "synthetic:train=128,val=64,test=64", 1)
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	for _, m := range benchtest.MethodsOn("mlp") { // cells on the mlp encoder (cen: its own test)
+	three := benchtest.Set(t, "synthetic:modalities=3,train=128,val=64,test=64", 1)
+	run := func(m string, set *data.Set) {
 		tensors, scalars := atomic.LoadInt64(&ts.LiveTensors), atomic.LoadInt64(&ts.LiveScalars)
 		if _, err := bench.Train(context.Background(), benchtest.Cell(t, m, nil, 1, 3), set, gotch.CPU, nil); err != nil {
 			t.Fatalf("%s: %v", m, err)
 		}
 		dt, dsc := atomic.LoadInt64(&ts.LiveTensors)-tensors, atomic.LoadInt64(&ts.LiveScalars)-scalars
 		if dt != 0 || dsc != 0 {
-			t.Errorf("%s: a cell left %d tensors and %d scalars alive", m, dt, dsc)
+			t.Errorf("%s on %d modalities: a cell left %d tensors and %d scalars alive", m, len(set.Modalities), dt, dsc)
 		}
+	}
+	for _, m := range benchtest.MethodsOn("mlp") { // cells on the mlp encoder (cen: its own test)
+		if spec, _ := bench.Methods.Lookup(m); spec.Value.Needs.MinModalities > len(set.Modalities) {
+			continue // uni-3: below, on three modalities
+		}
+		run(m, set)
+	}
+	// The M-modality code paths (AGM's 2^M − 1 passes, PMR's extension, MMTM's M-way module, DMI-TD).
+	for _, m := range []string{"agm", "pmr", "mmtm", "dmi-tdm", "uni-3"} {
+		run(m, three)
 	}
 }
 

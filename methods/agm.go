@@ -1,7 +1,9 @@
 package methods
 
 import (
+	"fmt"
 	"math"
+	"math/bits"
 	"sort"
 
 	"github.com/mmfusion/bench/bench"
@@ -22,7 +24,6 @@ func init() {
 			{Name: "clip_norm", Default: "1.0", Kind: "float", Range: "(0,inf)",
 				Help: "global gradient-norm bound applied when any fusion-head weight gradient lies outside [−1, 1] (reference 1.0)"},
 		},
-		Needs:    bench.Needs{TwoModalities: true},
 		Validate: validateWindow,
 		New:      newAGM,
 	})
@@ -51,7 +52,17 @@ func init() {
 // clip_norm/(norm + 1e-6) when that is < 1). The clip is applied at every step, inside the window or
 // not, as in the reference training loop.
 //
-// PerModality reports the Shapley outputs m_a, m_v.
+// M modalities (the official UR-Funny/MOSEI code, methods.md §5.1 "M modalities"): the Shapley output
+// of modality m is φ_m = Σ_{S ⊆ N∖{m}} |S|!(M−|S|−1)!/M! · [f(S ∪ {m}) − f(S)] over the 2^M − 1
+// non-empty subsets S (f(S): the inputs of the modalities outside S zeroed, encoders in eval mode,
+// with autograd; f(N) the training-mode pass; f(∅) dropped, as for two), so Σ_m φ_m = f(N). For
+// M = 3: φ_a = ⅓[f(avt) − f(vt)] + ⅙[f(av) − f(v)] + ⅙[f(at) − f(t)] + ⅓ f(a). Coefficients:
+// r_m = exp(M/(M−1)·(mean_k CE_k − CE_m)), r̄_m the same on the running means, κ_m =
+// exp(α·min(r̄_m − r_m, 7)) (the 3-modality code's clamp; 10 for two). For M = 2 these are the
+// formulas above, and that case keeps their exact arithmetic. The clip is unchanged (clip_norm; the
+// BalanceBenchmark/Kontras 3-modality ports clip at 5).
+//
+// PerModality reports the Shapley outputs (m_a, m_v for two).
 type AGM struct {
 	enc   []bench.Encoder
 	head  *layers.Linear
@@ -62,23 +73,48 @@ type AGM struct {
 	clip  float64
 	vars  []*ts.Tensor // every variable of the model, in name order, for the global clip
 	state agmState
-	kappa [2]float64 // κ applied at the last training step (1, 1 outside the window)
+	kappa []float64 // κ applied at the last training step (all 1 outside the window)
 }
 
 // agmState holds the cumulative mean cross-entropies C̄_m over all training steps and the count n.
 type agmState struct {
-	cbar [2]float64
+	cbar []float64
 	n    int
 }
 
-// update returns κ_a, κ_v for the step's CE_a, CE_v from the running means before the step, then
-// folds the step into the running means (C̄ ← C̄·(n−1)/n + CE/n with n the new global step count).
-func (st *agmState) update(ce [2]float64, alpha float64) [2]float64 {
-	r := [2]float64{math.Exp(ce[1] - ce[0]), math.Exp(ce[0] - ce[1])}
-	rbar := [2]float64{math.Exp(st.cbar[1] - st.cbar[0]), math.Exp(st.cbar[0] - st.cbar[1])}
-	var kappa [2]float64
+// agmRatios is r_m: for two modalities r_a = exp(CE_v − CE_a), r_v = exp(CE_a − CE_v); for M,
+// exp(M/(M−1)·(mean_k CE_k − CE_m)) (the same values for M = 2, computed the two-modality way).
+func agmRatios(ce []float64) []float64 {
+	if len(ce) == 2 {
+		return []float64{math.Exp(ce[1] - ce[0]), math.Exp(ce[0] - ce[1])}
+	}
+	n := float64(len(ce))
+	var mean float64
+	for _, c := range ce {
+		mean += c
+	}
+	mean /= n
+	r := make([]float64, len(ce))
+	for m, c := range ce {
+		r[m] = math.Exp(n / (n - 1) * (mean - c))
+	}
+	return r
+}
+
+// update returns κ_m for the step's CE_m from the running means before the step, then folds the step
+// into the running means (C̄ ← C̄·(n−1)/n + CE/n with n the new global step count).
+func (st *agmState) update(ce []float64, alpha float64) []float64 {
+	if st.cbar == nil {
+		st.cbar = make([]float64, len(ce))
+	}
+	clamp := 10.0
+	if len(ce) > 2 {
+		clamp = 7
+	}
+	r, rbar := agmRatios(ce), agmRatios(st.cbar)
+	kappa := make([]float64, len(ce))
 	for m := range kappa {
-		kappa[m] = math.Exp(alpha * math.Min(rbar[m]-r[m], 10))
+		kappa[m] = math.Exp(alpha * math.Min(rbar[m]-r[m], clamp))
 	}
 	st.n++
 	n := float64(st.n)
@@ -90,7 +126,11 @@ func (st *agmState) update(ce [2]float64, alpha float64) [2]float64 {
 
 func newAGM(env *bench.Env) (bench.Method, error) {
 	a := &AGM{enc: env.Encoders, alpha: env.Params.Float("alpha"), start: env.Params.Int("modulation_start"),
-		end: env.Params.Int("modulation_end"), clip: env.Params.Float("clip_norm"), kappa: [2]float64{1, 1}}
+		end: env.Params.Int("modulation_end"), clip: env.Params.Float("clip_norm")}
+	if len(env.Encoders) < 2 {
+		return nil, fmt.Errorf("agm needs at least two modalities")
+	}
+	a.kappa = agmOnes(len(env.Encoders))
 	var total int64
 	for _, e := range env.Encoders {
 		a.dims = append(a.dims, e.OutDim())
@@ -121,6 +161,50 @@ func agmShapley(s *torchrt.Scope, fAV, fA0, f0V *ts.Tensor) (ma, mv *ts.Tensor) 
 	return ma, mv
 }
 
+// agmOnes is κ = 1 for n modalities.
+func agmOnes(n int) []float64 {
+	k := make([]float64, n)
+	for m := range k {
+		k[m] = 1
+	}
+	return k
+}
+
+// agmShapleyM returns the Shapley outputs φ_m of M modalities from the subset outputs f[S] (S a
+// bit mask over the modalities, 1 ≤ S ≤ 2^M − 1; f(∅) is dropped): φ_m = Σ_{S ∌ m} w(|S|)·[f(S∪{m})
+// − f(S)] with w(s) = s!(M−s−1)!/M! and f(∅) = 0.
+func agmShapleyM(s *torchrt.Scope, f []*ts.Tensor, nmod int) []*ts.Tensor {
+	fact := func(n int) float64 {
+		v := 1.0
+		for i := 2; i <= n; i++ {
+			v *= float64(i)
+		}
+		return v
+	}
+	out := make([]*ts.Tensor, nmod)
+	for m := 0; m < nmod; m++ {
+		bit := 1 << m
+		for set := 0; set < 1<<nmod; set++ {
+			if set&bit != 0 {
+				continue
+			}
+			size := bits.OnesCount(uint(set))
+			w := fact(size) * fact(nmod-size-1) / fact(nmod)
+			term := f[set|bit]
+			if set != 0 {
+				term = s.T(term.MustSub(f[set], false))
+			}
+			term = s.T(term.MustMulScalar(s.Scalar(w), false))
+			if out[m] == nil {
+				out[m] = term
+			} else {
+				out[m] = s.T(out[m].MustAdd(term, false))
+			}
+		}
+	}
+	return out
+}
+
 // agmGradScale is GS(x, k) = k·x + (1−k)·sg(x): the value of x, gradient scaled by k.
 func agmGradScale(s *torchrt.Scope, x *ts.Tensor, k float64) *ts.Tensor {
 	if k == 1 {
@@ -140,34 +224,78 @@ func agmClampedCE(s *torchrt.Scope, logits, y *ts.Tensor) float64 {
 	return -s.T(lp.MustMean(gotch.Double, false)).MustFloat64Value(nil)
 }
 
-func (a *AGM) fuse(s *torchrt.Scope, za, zv *ts.Tensor) *ts.Tensor {
-	return a.head.Forward(s, s.T(ts.MustCat([]*ts.Tensor{za, zv}, 1)))
+func (a *AGM) fuse(s *torchrt.Scope, z ...*ts.Tensor) *ts.Tensor {
+	return a.head.Forward(s, s.T(ts.MustCat(z, 1)))
 }
 
 func (a *AGM) inWindow(epoch int) bool { return a.start <= epoch && epoch <= a.end }
 
+// shapley returns the Shapley outputs of the batch: the training-mode pass, then the zero-input passes
+// (encoders in eval mode, graph kept).
+func (a *AGM) shapley(s *torchrt.Scope, b *bench.Batch, train bool) []*ts.Tensor {
+	z := encodeAll(s, a.enc, b, train)
+	fAll := a.fuse(s, z...)
+	if len(z) == 2 {
+		// Padded passes: encoders in eval mode, inputs of the other modality zeroed, graph kept.
+		za := a.enc[0].Forward(s, b.X[0], false)
+		zv := a.enc[1].Forward(s, b.X[1], false)
+		za0 := a.enc[0].Forward(s, s.T(b.X[0].MustZerosLike(false)), false)
+		zv0 := a.enc[1].Forward(s, s.T(b.X[1].MustZerosLike(false)), false)
+		fA0 := a.fuse(s, za, zv0)
+		f0V := a.fuse(s, za0, zv)
+		ma, mv := agmShapley(s, fAll, fA0, f0V)
+		return []*ts.Tensor{ma, mv}
+	}
+	nmod := len(z)
+	zEval, zZero := make([]*ts.Tensor, nmod), make([]*ts.Tensor, nmod)
+	for m, e := range a.enc {
+		zEval[m] = e.Forward(s, b.X[m], false)
+		zZero[m] = e.Forward(s, s.T(b.X[m].MustZerosLike(false)), false)
+	}
+	full := 1<<nmod - 1
+	f := make([]*ts.Tensor, 1<<nmod)
+	f[full] = fAll
+	for set := 1; set < full; set++ {
+		parts := make([]*ts.Tensor, nmod)
+		for m := range parts {
+			if set&(1<<m) != 0 {
+				parts[m] = zEval[m]
+			} else {
+				parts[m] = zZero[m]
+			}
+		}
+		f[set] = a.fuse(s, parts...)
+	}
+	return agmShapleyM(s, f, nmod)
+}
+
 // Forward implements bench.Method.
 func (a *AGM) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor, bench.Outputs) {
-	z := encodeAll(s, a.enc, b, train)
-	fAV := a.fuse(s, z[0], z[1])
-	// Padded passes: encoders in eval mode, inputs of the other modality zeroed, graph kept.
-	za := a.enc[0].Forward(s, b.X[0], false)
-	zv := a.enc[1].Forward(s, b.X[1], false)
-	za0 := a.enc[0].Forward(s, s.T(b.X[0].MustZerosLike(false)), false)
-	zv0 := a.enc[1].Forward(s, s.T(b.X[1].MustZerosLike(false)), false)
-	fA0 := a.fuse(s, za, zv0)
-	f0V := a.fuse(s, za0, zv)
-	ma, mv := agmShapley(s, fAV, fA0, f0V)
-	out := bench.Outputs{PerModality: []*ts.Tensor{ma, mv}}
+	phi := a.shapley(s, b, train)
+	out := bench.Outputs{PerModality: phi}
 	if train {
-		kappa := a.state.update([2]float64{agmClampedCE(s, ma, b.Y), agmClampedCE(s, mv, b.Y)}, a.alpha)
+		ce := make([]float64, len(phi))
+		for m, p := range phi {
+			ce[m] = agmClampedCE(s, p, b.Y)
+		}
+		kappa := a.state.update(ce, a.alpha)
 		if !a.inWindow(b.Epoch) {
-			kappa = [2]float64{1, 1}
+			kappa = agmOnes(len(phi))
 		}
 		a.kappa = kappa
-		out.Fused = s.T(agmGradScale(s, ma, kappa[0]).MustAdd(agmGradScale(s, mv, kappa[1]), false))
+		for m, p := range phi {
+			g := agmGradScale(s, p, kappa[m])
+			if m == 0 {
+				out.Fused = g
+			} else {
+				out.Fused = s.T(out.Fused.MustAdd(g, false))
+			}
+		}
 	} else {
-		out.Fused = s.T(ma.MustAdd(mv, false))
+		out.Fused = phi[0]
+		for _, p := range phi[1:] {
+			out.Fused = s.T(out.Fused.MustAdd(p, false))
+		}
 	}
 	return layers.CrossEntropy(s, out.Fused, b.Y), out
 }

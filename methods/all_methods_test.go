@@ -26,8 +26,9 @@ func TestEveryMethodTrainsEndToEnd(t *testing.T) {
 		floor = 0.5 // chance 0.25; over seeds 1–12 the lowest is 0.69 (dmi, seed 6)
 	)
 	tiny := map[string]map[string]string{
-		"dmi":    {"stage1_epochs": "4", "stage2_epochs": "2"},
-		"dmi-fc": {"stage1_epochs": "4", "stage2_epochs": "2"},
+		"dmi":     {"stage1_epochs": "4", "stage2_epochs": "2"},
+		"dmi-fc":  {"stage1_epochs": "4", "stage2_epochs": "2"},
+		"dmi-tdm": {"stage1_epochs": "4", "stage2_epochs": "2"},
 		// MIB's VIBs narrowed (the reference's 1024 wide is slow).
 		"mib":       {"hidden": "64", "d": "16"},
 		"mib-early": {"hidden": "64", "d": "16"},
@@ -52,6 +53,10 @@ func TestEveryMethodTrainsEndToEnd(t *testing.T) {
 			if spec, _ := bench.Methods.Lookup(name); spec.Value.Needs.CheckEncoder(name, "mlp") != nil {
 				// cen runs on resnet18 only (Needs.Encoders): trained end to end on image data by its own test.
 				t.Skipf("%v; trained end to end by its own test", spec.Value.Needs.CheckEncoder(name, "mlp"))
+			}
+			if spec, _ := bench.Methods.Lookup(name); spec.Value.Needs.MinModalities > len(set.Modalities) {
+				// uni-3: trained on three modalities by TestThreeModalitySweepTrainsOrRefuses.
+				t.Skipf("needs %d modalities; trained by the three-modality test", spec.Value.Needs.MinModalities)
 			}
 			c := benchtest.Cell(t, name, tiny[name], seed, epochs)
 			c.Train.LR = lr

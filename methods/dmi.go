@@ -162,29 +162,25 @@ type dmiOptions struct {
 	second      bool // second level R/U/S + gate (false: dmi-td)
 }
 
+// twoWhy is why the variant is bound to two modalities (methods-beyond.md §5.1), quoted when a plan
+// refuses it on another count.
+func (o dmiOptions) twoWhy() string {
+	if !o.second {
+		return "this is the DMI paper's ablation of the two-modality model (prediction ½(h_T^1 + h_T^2)); for M modalities run " + dmiTDMName + ", DMI-TD (our reading)"
+	}
+	return "R is defined pairwise, S is bilinear in two V's (methods-beyond.md §5.1); for M modalities run " + dmiTDMName + ", DMI-TD (our reading)"
+}
+
 // staged reports whether the variant runs the three-stage schedule (dmi, dmi-fc).
 func (o dmiOptions) staged() bool { return o.first && o.second }
 
 func init() {
 	for _, o := range dmiVariantList {
 		o := o
-		params := []bench.ParamSpec{
-			{Name: "embed_size", Default: "32", Kind: "int", Range: "[2,inf)", Help: "latent size d of every embedding and bottleneck (reference: 32 on CREMA-D; ≥ 2, the recon MLPs have d/2 hidden units)"},
-		}
-		if o.staged() {
-			params = append(params,
-				bench.ParamSpec{Name: "stage1_epochs", Default: "10", Kind: "int", Range: "[0,inf)", Search: "int:1:12",
-					Help: "epochs of stage 1 (intra-modality decomposition, the ensemble warm-up); reference 10; 0 = start in stage 2 on the untrained first level"},
-				bench.ParamSpec{Name: "stage2_epochs", Default: "5", Kind: "int", Range: "[1,inf)", Search: "int:1:8",
-					Help: "epochs of stage 2 (encoders and first level frozen); reference 5 (with 0 the reference stops after stage 1: run dmi-td for that)"},
-				bench.ParamSpec{Name: "lr1", Default: "0", Kind: "float", Range: "[0,inf)", Help: "stage-1 learning rate; 0 = the run's --lr (reference 4e-3); not tuned: a trial's stage 1 runs at the trial's lr"},
-				bench.ParamSpec{Name: "lr2", Default: "0", Kind: "float", Range: "[0,inf)", Search: "lrmult:1e-2:1", Help: "stage-2 learning rate; 0 = the run's --lr (reference 1e-3 = 0.25 × stage 1); tuned as 0.01–1 × the trial's lr"},
-				bench.ParamSpec{Name: "lr3", Default: "0", Kind: "float", Range: "[0,inf)", Search: "lrmult:1e-4:1", Help: "stage-3 learning rate; 0 = the run's --lr (reference 1e-5 = 0.0025 × stage 1); tuned as 1e-4–1 × the trial's lr"},
-			)
-		}
+		params := dmiParams(o.staged())
 		spec := bench.MethodSpec{
 			Params: params,
-			Needs:  bench.Needs{TwoModalities: true},
+			Needs:  bench.Needs{TwoModalities: true, TwoModalitiesWhy: o.twoWhy()},
 			New:    func(env *bench.Env) (bench.Method, error) { return newDMI(env, o) },
 		}
 		if o.staged() {
@@ -192,6 +188,26 @@ func init() {
 		}
 		bench.Methods.Register(o.name, o.desc, spec)
 	}
+}
+
+// dmiParams are the parameters of a DMI variant: embed_size, and for the staged ones (dmi, dmi-fc,
+// dmi-tdm) the stage lengths and learning rates.
+func dmiParams(staged bool) []bench.ParamSpec {
+	params := []bench.ParamSpec{
+		{Name: "embed_size", Default: "32", Kind: "int", Range: "[2,inf)", Help: "latent size d of every embedding and bottleneck (reference: 32 on CREMA-D; ≥ 2, the recon MLPs have d/2 hidden units)"},
+	}
+	if staged {
+		params = append(params,
+			bench.ParamSpec{Name: "stage1_epochs", Default: "10", Kind: "int", Range: "[0,inf)", Search: "int:1:12",
+				Help: "epochs of stage 1 (intra-modality decomposition, the ensemble warm-up); reference 10; 0 = start in stage 2 on the untrained first level"},
+			bench.ParamSpec{Name: "stage2_epochs", Default: "5", Kind: "int", Range: "[1,inf)", Search: "int:1:8",
+				Help: "epochs of stage 2 (encoders and first level frozen); reference 5 (with 0 the reference stops after stage 1: run dmi-td for that)"},
+			bench.ParamSpec{Name: "lr1", Default: "0", Kind: "float", Range: "[0,inf)", Help: "stage-1 learning rate; 0 = the run's --lr (reference 4e-3); not tuned: a trial's stage 1 runs at the trial's lr"},
+			bench.ParamSpec{Name: "lr2", Default: "0", Kind: "float", Range: "[0,inf)", Search: "lrmult:1e-2:1", Help: "stage-2 learning rate; 0 = the run's --lr (reference 1e-3 = 0.25 × stage 1); tuned as 0.01–1 × the trial's lr"},
+			bench.ParamSpec{Name: "lr3", Default: "0", Kind: "float", Range: "[0,inf)", Search: "lrmult:1e-4:1", Help: "stage-3 learning rate; 0 = the run's --lr (reference 1e-5 = 0.0025 × stage 1); tuned as 1e-4–1 × the trial's lr"},
+		)
+	}
+	return params
 }
 
 // dmiBottleneck is VIB(x) of §10.2: one Linear_{in→2d} whose output is split into (μ, log σ²); the

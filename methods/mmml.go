@@ -23,7 +23,10 @@ func init() {
 				Help: "weights of the unimodal CEs (w_T, w_A in the reference), each ≥ 0: one value for every modality, or one per modality separated by ':' (e.g. 1:0.5)"},
 		},
 		Validate: validateMMML,
-		New:      newMMML,
+		// The weights' count against the modalities, at plan time (the cc variant itself runs on any
+		// M; the reference's pairwise CME variant is not implemented, methods.md §9).
+		FitModalities: func(p bench.Params, n int) error { _, err := mmmlWeights(p.String("w_uni"), n); return err },
+		New:           newMMML,
 	})
 }
 

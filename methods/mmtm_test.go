@@ -101,15 +101,16 @@ func TestMMTMModuleOnMaps(t *testing.T) {
 	}
 	vs := nn.NewVarStore(gotch.CPU)
 	defer vs.Destroy()
-	mod := newMMTMModule(vs.Root(), 2, 3, 4)
-	if mod.squeeze.Out != 2 || mod.exciteA.Out != 2 || mod.exciteB.Out != 3 {
-		t.Fatalf("C_Z = %d, excitations %d, %d", mod.squeeze.Out, mod.exciteA.Out, mod.exciteB.Out)
+	mod := newMMTMModule(vs.Root(), []int64{2, 3}, 4)
+	if mod.squeeze.Out != 2 || mod.excite[0].Out != 2 || mod.excite[1].Out != 3 {
+		t.Fatalf("C_Z = %d, excitations %d, %d", mod.squeeze.Out, mod.excite[0].Out, mod.excite[1].Out)
 	}
 	for _, scale := range []float64{1, 2} {
-		at, bt := mod.forward(s, a, b, scale)
+		outs := mod.forward(s, []*ts.Tensor{a, b}, scale)
+		at, bt := outs[0], outs[1]
 		z := mibGoMap(mibGoLinear(mibGoConcat(sa, sb), mod.squeeze), mibGoRelu)
 		sig := func(v float64) float64 { return scale / (1 + math.Exp(-v)) }
-		ga, gb := mibGoMap(mibGoLinear(z, mod.exciteA), sig), mibGoMap(mibGoLinear(z, mod.exciteB), sig)
+		ga, gb := mibGoMap(mibGoLinear(z, mod.excite[0]), sig), mibGoMap(mibGoLinear(z, mod.excite[1]), sig)
 		gotA, gotB := mibGo(s.T(at.MustFlatten(0, -1, false)))[0], mibGo(s.T(bt.MustFlatten(0, -1, false)))[0]
 		for k, v := range av {
 			if want := ga[0][k/6] * float64(v); !mibClose(gotA[k], want, 1e-5) {
@@ -149,7 +150,7 @@ func TestMMTMPlacementAndShapes(t *testing.T) {
 	if len(m.modules) != 3 || m.modules[0] != nil || m.modules[1] == nil || m.modules[2] == nil {
 		t.Fatalf("modules per stage %v, want none after stage 0", m.modules)
 	}
-	if m.modules[1].squeeze.In != 8 || m.modules[1].squeeze.Out != 4 || m.modules[2].squeeze.Out != 5 || m.modules[2].exciteB.Out != 5 {
+	if m.modules[1].squeeze.In != 8 || m.modules[1].squeeze.Out != 4 || m.modules[2].squeeze.Out != 5 || m.modules[2].excite[1].Out != 5 {
 		t.Fatal("module sizes do not follow the stage channels")
 	}
 	_, out := m.Forward(s, b, true)

@@ -25,7 +25,6 @@ func pmrParams() []bench.ParamSpec {
 func init() {
 	bench.Methods.Register("pmr", "PMR (Fan et al., CVPR 2023), code behaviour: joint concat model + prototypical CE on the weaker modality, class-mean prototypes with momentum (methods.md §4.1–4.2)", bench.MethodSpec{
 		Params:   pmrParams(),
-		Needs:    bench.Needs{TwoModalities: true},
 		Validate: validateWindow,
 		New:      func(env *bench.Env) (bench.Method, error) { return newPMR(env, false) },
 	})
@@ -38,7 +37,6 @@ func init() {
 			bench.ParamSpec{Name: "temperature", Default: "0.1", Kind: "float", Range: "(0,inf)",
 				Help: "τ of the PER distribution p = softmax(−d/τ) (PCE and ρ keep the code's τ = 1); default the reference's argparse temperature 0.1 (declared, unused there); τ = 1 leaves p ≈ uniform on small features, where H is at its maximum and −μ·H has almost no gradient"},
 		),
-		Needs:    bench.Needs{TwoModalities: true},
 		Validate: validateWindow,
 		New:      func(env *bench.Env) (bench.Method, error) { return newPMR(env, true) },
 	})
@@ -71,6 +69,12 @@ const pmrEps = 1e-8
 // PCE and ρ keep τ = 1, as the code. The paper's ratio-dependent PCE weight is not reproduced (unverified); β
 // is the code's constant α.
 //
+// More than two modalities (no official version; our extension, methods.md §4.6): with the
+// prototype scores s_m, ρ_m = s_m / max_k s_k, and β_m = α for every modality with ρ_m < 1 (every
+// modality but the best; none when all tie); PER's dominant modality is the unique best one (none on
+// a tie at the top). For two modalities both rules are the code's switch; that case keeps the code's
+// exact arithmetic (pmrBeta).
+//
 // PerModality reports the head-slice logits of §0.4 (W_m z^m + b/2), as joint and ogm do, so the
 // unimodal accuracies are comparable across methods (the prototype classifiers −d^m would use the
 // prototypes of the last epoch, not those of the restored best epoch).
@@ -88,13 +92,13 @@ type PMR struct {
 	early     int
 	tau       float64      // PER temperature
 	proto     []*ts.Tensor // (K, D) per modality; owned here, replaced at each epoch start
-	lastBeta  [2]float64   // β of the last training step (inspection)
+	lastBeta  []float64    // β per modality of the last training step (inspection)
 	lastDomin int          // dominant modality of the last training step for PER (−1: none)
 }
 
 func newPMR(env *bench.Env, per bool) (bench.Method, error) {
-	if len(env.Encoders) != 2 {
-		return nil, fmt.Errorf("pmr is defined for two modalities")
+	if len(env.Encoders) < 2 {
+		return nil, fmt.Errorf("pmr needs at least two modalities")
 	}
 	p := &PMR{enc: env.Encoders, k: env.NumClasses, alpha: env.Params.Float("alpha"),
 		momentum: env.Params.Float("momentum"), start: env.Params.Int("modulation_start"),
@@ -226,6 +230,52 @@ func pmrBeta(sa, sv, alpha float64) [2]float64 {
 	return [2]float64{0, 0}
 }
 
+// pmrBetas is β per modality: the code's switch (pmrBeta) for two modalities; for more, α for every
+// modality whose ρ_m = s_m / max_k s_k is below 1 (methods.md §4.6's extension).
+func pmrBetas(sc []float64, alpha float64) []float64 {
+	if len(sc) == 2 {
+		b := pmrBeta(sc[0], sc[1], alpha)
+		return b[:]
+	}
+	best := sc[0]
+	for _, v := range sc[1:] {
+		best = math.Max(best, v)
+	}
+	out := make([]float64, len(sc))
+	for m, v := range sc {
+		if v/best < 1 {
+			out[m] = alpha
+		}
+	}
+	return out
+}
+
+// pmrDominant is PER's dominant modality: for two, ρ = s_1/s_2 > 1 → 0, < 1 → 1 (the code's
+// switch); for more, the unique modality with the highest score; −1 when none (a tie at the top).
+func pmrDominant(sc []float64) int {
+	if len(sc) == 2 {
+		switch rho := sc[0] / sc[1]; {
+		case rho > 1:
+			return 0
+		case rho < 1:
+			return 1
+		}
+		return -1
+	}
+	dom := 0
+	for m := range sc {
+		if sc[m] > sc[dom] {
+			dom = m
+		}
+	}
+	for m := range sc {
+		if m != dom && sc[m] == sc[dom] {
+			return -1
+		}
+	}
+	return dom
+}
+
 // pmrEntropy is H = −(1/B) Σ_i Σ_k p_ik log p_ik with p = softmax(logits) (with gradient).
 func pmrEntropy(s *torchrt.Scope, logits *ts.Tensor) *ts.Tensor {
 	lp := s.T(logits.MustLogSoftmax(1, gotch.Float, false))
@@ -246,10 +296,13 @@ func (p *PMR) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor,
 	if !train || p.proto == nil || !(pce || per) {
 		return loss, out
 	}
-	logits := []*ts.Tensor{pmrNegDistances(s, z[0], p.proto[0]), pmrNegDistances(s, z[1], p.proto[1])}
+	logits := make([]*ts.Tensor, len(z))
+	for m := range z {
+		logits[m] = pmrNegDistances(s, z[m], p.proto[m])
+	}
 	sc := ogmTrueClassScores(s, logits, b.Y)
 	if pce {
-		p.lastBeta = pmrBeta(sc[0], sc[1], p.alpha)
+		p.lastBeta = pmrBetas(sc, p.alpha)
 		for m, beta := range p.lastBeta {
 			if beta != 0 {
 				l := s.T(layers.CrossEntropy(s, logits[m], b.Y).MustMulScalar(s.Scalar(beta), false))
@@ -258,12 +311,7 @@ func (p *PMR) Forward(s *torchrt.Scope, b *bench.Batch, train bool) (*ts.Tensor,
 		}
 	}
 	if per {
-		p.lastDomin = -1
-		if rho := sc[0] / sc[1]; rho > 1 {
-			p.lastDomin = 0
-		} else if rho < 1 {
-			p.lastDomin = 1
-		}
+		p.lastDomin = pmrDominant(sc)
 		if p.lastDomin >= 0 {
 			l := s.T(logits[p.lastDomin].MustDivScalar(s.Scalar(p.tau), false))
 			h := s.T(pmrEntropy(s, l).MustMulScalar(s.Scalar(p.mu), false))

@@ -116,6 +116,7 @@ func init() {
 	ablation.Notes = []string{"single-stage ablation: DMIL's stage-1 settings for every epoch [our reading; the reference gives no ablation config]"}
 	bench.RegisterRecipe("dmi-td", ablation)
 	bench.RegisterRecipe("dmi-cd", ablation)
+	bench.RegisterRecipe(dmiTDMName, dmil) // staged like dmi: DMIL's three stages [our reading, no reference]
 
 	// scenic projects/mbt configs/audioset/balanced_audioset_base.py (methods-beyond.md §1.5): SGD
 	// momentum 0.9, base lr 0.5, l2 0, batch 64, 50 epochs; its cosine decay with a 2.5-epoch linear
@@ -133,4 +134,5 @@ func init() {
 	bench.RegisterNoRecipe("cen", "no classification code exists (yikaiw/CEN issue #5, methods-beyond.md §2.1); the released recipe trains RefineNet segmentation (batch 6, frozen BN, three 100-epoch stages with separate encoder and decoder rates) and does not transfer")
 	bench.RegisterNoRecipe("uni-1", "a unimodal baseline of this harness")
 	bench.RegisterNoRecipe("uni-2", "a unimodal baseline of this harness")
+	bench.RegisterNoRecipe("uni-3", "a unimodal baseline of this harness")
 }

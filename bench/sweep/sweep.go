@@ -156,7 +156,7 @@ func Plan(opt Options, st *store.Store) (plan []*Planned, skipped []string, err 
 		trains := map[string]store.TrainConfig{}
 		for _, m := range methods {
 			ms, _ := bench.Methods.Lookup(m)
-			if err := ms.Value.Needs.CheckModalities(m, ds, len(meta.Modalities)); err != nil {
+			if err := ms.Value.CheckModalities(m, ds, len(meta.Modalities), mparams[m]); err != nil {
 				if !all {
 					return nil, nil, err
 				}
