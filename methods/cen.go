@@ -28,7 +28,7 @@ func init() {
 			{Name: "align", Default: "auto", Kind: "enum:auto|input|donor",
 				Help: "different map shapes: input resizes every input bilinearly to the largest H×W (ties: first); donor resizes (and averages or broadcasts over frames) the donated maps at each exchange; auto: input when every modality has one frame, donor otherwise"},
 		},
-		Needs: bench.Needs{Encoders: []string{"resnet18", "resnet34"}},
+		Needs: bench.Needs{Encoders: []string{"resnet18", "resnet34"}, MinModalities: 2},
 		New:   newCEN,
 	})
 }

@@ -629,3 +629,73 @@ func TestCENTrainsEndToEndOnImages(t *testing.T) {
 		})
 	}
 }
+
+// Three modalities (the third a copy of the audio one): every stream takes, where its |γ| < θ, the
+// mean of the two others (checked in the network, on γ set by hand), and the ℓ1 subsets are thirds
+// S_m = [⌊mC/3⌋, ⌊(m+1)C/3⌋); one training step's loss is finite.
+func TestCENThreeModalities(t *testing.T) {
+	two := cenImages(t, 4, [3]int{9, 3, 3}, 10, 8, 1, 0.5)
+	set := &data.Set{Name: "cen-test-3", NumClasses: two.NumClasses, Modalities: append(slices.Clone(two.Modalities), data.Modality{Name: "audio2", Shape: two.Modalities[0].Shape})}
+	for _, sp := range []**data.Split{&set.Train, &set.Val, &set.Test} {
+		src := map[**data.Split]*data.Split{&set.Train: two.Train, &set.Val: two.Val, &set.Test: two.Test}[sp]
+		*sp = &data.Split{X: [][]float32{src.X[0], src.X[1], src.X[0]}, Y: src.Y}
+	}
+	if err := set.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	s := torchrt.NewScope()
+	defer s.Drop()
+	c, run, b := cenBuild(t, s, nil, set)
+	for blk := range c.net.NumBlocks() {
+		for m, g := range c.gammas(blk) {
+			v := cenValues(g)
+			for i := range v {
+				v[i] = 0.5
+				if i%3 == m {
+					v[i] = 0.001
+				}
+			}
+			cenSet(g, v)
+		}
+	}
+	xs := c.prepare(s, b.X)
+	c.net.Forward(s, xs, true, func(s *torchrt.Scope, block, bn int, ys []*ts.Tensor, frames []int64) []*ts.Tensor {
+		out := c.exchange(s, block, bn, ys, frames)
+		if bn != 1 {
+			return out
+		}
+		vals := [][]float32{cenValues(ys[0]), cenValues(ys[1]), cenValues(ys[2])}
+		sz := ys[0].MustSize()
+		per := int(sz[2] * sz[3])
+		for m := range 3 {
+			got := cenValues(out[m])
+			for i := range got {
+				want := vals[m][i]
+				if ch := (i / per) % int(sz[1]); ch%3 == m {
+					want = (vals[(m+1)%3][i] + vals[(m+2)%3][i]) / 2
+				}
+				if math.Abs(float64(got[i]-want)) > 1e-6*(1+math.Abs(float64(want))) {
+					t.Fatalf("block %d stream %d: %v, want the mean of the others %v", block, m, got[i], want)
+				}
+			}
+		}
+		return out
+	})
+	cenZeroGrad(run)
+	c.l1(s).MustBackward()
+	g := c.gammas(0)
+	C := len(cenValues(g[0]))
+	for m := range 3 {
+		grad := cenGrad(g[m])
+		for i := range C {
+			in := i >= m*C/3 && i < (m+1)*C/3
+			if (grad[i] != 0) != in {
+				t.Fatalf("stream %d channel %d of %d: ∂L1/∂γ = %v (in S_m: %v)", m, i, C, grad[i], in)
+			}
+		}
+	}
+	loss, out := c.Forward(s, b, true)
+	if v := loss.MustFloat64Value(nil); math.IsNaN(v) || len(out.PerModality) != 3 {
+		t.Fatalf("loss %v, %d per-modality outputs", v, len(out.PerModality))
+	}
+}

@@ -51,7 +51,7 @@ func NewSharedResNet(encs []bench.Encoder, sharedConv1 bool) (*SharedResNet, err
 	for m, e := range encs {
 		rn, ok := e.(*ResNet18)
 		if !ok {
-			return nil, fmt.Errorf("modality %d's encoder is a %T, not a resnet18: the streams share a ResNet's convolutions", m, e)
+			return nil, fmt.Errorf("modality %d's encoder is a %T, not a resnet18/resnet34: the streams share a ResNet's convolutions", m, e)
 		}
 		if m > 0 {
 			if rn.widths != r.streams[0].widths {
