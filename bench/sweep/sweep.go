@@ -298,7 +298,7 @@ func (d *describer) canonical(given string, seed int64) (string, error) {
 		return c, nil
 	}
 	spec, runtime := data.SplitRuntime(given) // cache=DIR and the like: not part of the spelling
-	if runtime != "" { // but checked now, by the dataset, as every parameter is
+	if runtime != "" {                        // but checked now, by the dataset, as every parameter is
 		if _, err := d.describe(given, seed); err != nil {
 			return "", err
 		}
@@ -404,6 +404,7 @@ func Records(plan []*Planned, st *store.Store) ([]*store.Record, error) {
 // Summary counts what a sweep did.
 type Summary struct {
 	Ran, Skipped, Diverged, Failed int
+	Unfinished                     int // started but stopped before a record was stored (interrupted): nothing stored
 	ByOthers                       int // of Skipped: stored by another run while this one ran
 	Wall                           time.Duration
 }
@@ -472,6 +473,8 @@ func Run(ctx context.Context, plan []*Planned, opt Options, st *store.Store, log
 		mu.Lock()
 		defer mu.Unlock()
 		switch o {
+		case notRun:
+			sum.Unfinished++
 		case ranOK:
 			sum.Ran++
 		case ranDiverged:
@@ -536,7 +539,8 @@ var claimPoll = time.Second
 type outcome int
 
 const (
-	ranOK outcome = iota
+	notRun outcome = iota // interrupted, or the store could not be written: nothing stored, not counted
+	ranOK
 	ranDiverged
 	ranFailed
 	claimedElsewhere // another live run holds the cell's claim
@@ -565,11 +569,11 @@ func cellName(c *bench.Cell) string {
 // (interrupted, or the store cannot be written); everything else a cell does ends as its record.
 func (r *runner) cell(ctx context.Context, p *Planned) (outcome, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return notRun, err
 	}
 	release, holder, err := r.st.Claim(p.Key)
 	if err != nil {
-		return 0, err
+		return notRun, err
 	}
 	if holder != nil {
 		p.claimWaited = true
@@ -590,7 +594,7 @@ func (r *runner) cell(ctx context.Context, p *Planned) (outcome, error) {
 	rec, err := r.train(ctx, &c, p, cr)
 	if err != nil && ctx.Err() != nil {
 		cr.Abort()
-		return 0, ctx.Err() // interrupted: write nothing for this cell
+		return notRun, ctx.Err() // interrupted: write nothing for this cell
 	}
 	if err != nil && !errors.Is(err, bench.ErrDiverged) {
 		rec = c.NewRecord(p.meta)
@@ -608,7 +612,7 @@ func (r *runner) cell(ctx context.Context, p *Planned) (outcome, error) {
 	}
 	if werr := r.st.Put(rec); werr != nil {
 		cr.Abort()
-		return 0, fmt.Errorf("%s: %w", name, werr)
+		return notRun, fmt.Errorf("%s: %w", name, werr)
 	}
 	r.rep.CellFinished(rec, name)
 	switch rec.Status {

@@ -168,8 +168,12 @@ func cmdRun(args []string) error {
 	if sum.ByOthers > 0 {
 		others = fmt.Sprintf(", %d of them stored by another run meanwhile", sum.ByOthers)
 	}
-	fmt.Fprintf(os.Stderr, "done: %d trained, %d skipped (already in %s%s), %d diverged, %d failed, in %s\n",
-		sum.Ran, sum.Skipped, *results, others, sum.Diverged, sum.Failed, sum.Wall.Round(1e8))
+	unfinished := ""
+	if sum.Unfinished > 0 {
+		unfinished = fmt.Sprintf(", %d stopped unfinished (nothing stored)", sum.Unfinished)
+	}
+	fmt.Fprintf(os.Stderr, "done: %d trained, %d skipped (already in %s%s), %d diverged, %d failed%s, in %s\n",
+		sum.Ran, sum.Skipped, *results, others, sum.Diverged, sum.Failed, unfinished, sum.Wall.Round(1e8))
 	if runErr != nil {
 		return interrupted(ctx, runErr, *results)
 	}
