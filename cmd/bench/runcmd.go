@@ -105,11 +105,15 @@ func cmdRun(args []string) error {
 	preset := fs.String("preset", "", "tuned presets (a file or a directory written by bench tune): methods with a preset for the dataset and encoder run its configuration")
 	shard := fs.String("shard", "", "run only shard i/n of the cells (0 ≤ i < n), for job arrays; shards' stores merge by copying files")
 	prefetch := fs.Int("prefetch", bench.Prefetch, "batches of a lazily read training split (video datasets) read ahead per cell while the current one trains (0 = read each batch when needed); changes no value")
+	sf := addSlurmFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
 	if fs.NArg() > 0 {
 		return usagef("run: unexpected argument %q", fs.Arg(0))
+	}
+	if err := sf.check(*shard); err != nil {
+		return err
 	}
 	if *prefetch < 0 || *prefetch > 64 {
 		return usagef("run: --prefetch %d: want 0 … 64 batches", *prefetch)
@@ -150,6 +154,9 @@ func cmdRun(args []string) error {
 		if plan, err = applyPresets(plan, *preset, st, opt); err != nil {
 			return usageError{err}
 		}
+	}
+	if sf.slurm() {
+		return launchSlurm(fs, args, sf, plan, st, *results, *dryRun, *force)
 	}
 	if *shard != "" {
 		i, n, err := sweep.ParseShard(*shard)
