@@ -28,6 +28,7 @@ commands:
   tune          equal-budget random search per method on the validation split, then tuned final runs
   report        leaderboard from the results store: --format md|latex|csv|json, --plot FILE
   regress       compare the results store with a baseline; exit 1 on an accuracy drop (--update writes it)
+  merge         merge results stores: bench merge DIR... --into DIR (a differing record of a key is a conflict)
   interactions  PID of a dataset (R, U1, U2, S), or of a trained model's predictions (--model)
   list          list registered methods, datasets and encoders with their parameters
   dump          write one sample as the model sees it: <modality>.npy per modality and label.txt
@@ -59,6 +60,8 @@ func run(args []string) int {
 		err = cmdReport(args[1:])
 	case "regress":
 		err = cmdRegress(args[1:])
+	case "merge":
+		err = cmdMerge(args[1:])
 	case "interactions":
 		err = cmdInteractions(args[1:])
 	case "list":

@@ -32,7 +32,8 @@ func loadRecords(dir string) ([]*store.Record, error) {
 
 func cmdReport(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	results := fs.String("results", "results", "results store directory")
+	var results listFlag
+	fs.Var(&results, "results", "results store directory (default results); repeatable or a comma list: the stores are merged in memory by bench merge's rules")
 	format := fs.String("format", "md", "md, latex, csv or json")
 	metric := fs.String("metric", "acc", "acc (test accuracy), macro_f1 (test macro-F1) or val_acc")
 	decimals := fs.Int("decimals", 1, "decimals of the percentages in md and latex")
@@ -53,7 +54,7 @@ func cmdReport(args []string) error {
 	if m != reports.MetricAcc && m != reports.MetricMacroF1 && m != reports.MetricValAcc {
 		return usagef("--metric %q: want acc, macro_f1 or val_acc", *metric)
 	}
-	recs, err := loadRecords(*results)
+	recs, err := loadStores(resultsDirs(results))
 	if err != nil {
 		return err
 	}
@@ -94,7 +95,8 @@ func (errRegression) Error() string {
 
 func cmdRegress(args []string) error {
 	fs := flag.NewFlagSet("regress", flag.ContinueOnError)
-	results := fs.String("results", "results", "results store directory")
+	var results listFlag
+	fs.Var(&results, "results", "results store directory (default results); repeatable or a comma list: the stores are merged in memory by bench merge's rules")
 	baseline := fs.String("baseline", "", "baseline JSON file (required)")
 	update := fs.Bool("update", false, "write the current results as the new baseline instead of comparing")
 	abs := fs.Float64("abs", reports.DefaultTolerance.Abs, "absolute tolerance on mean test accuracy (fraction, 0.005 = 0.5 points)")
@@ -106,7 +108,7 @@ func cmdRegress(args []string) error {
 	if *baseline == "" {
 		return usagef("regress: --baseline FILE is required")
 	}
-	recs, err := loadRecords(*results)
+	recs, err := loadStores(resultsDirs(results))
 	if err != nil {
 		return err
 	}
