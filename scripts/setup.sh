@@ -68,9 +68,14 @@ if [[ "$version" != 2.1.* ]]; then
   say "warning: libtorch $version at $libtorch; gotch v0.9.1 is generated for libtorch 2.1"
 fi
 
-# C++ ABI: the PyPI wheel is built with the pre-C++11 ABI; cxx11-ABI builds export __cxx11 symbols.
+# C++ ABI: the PyPI wheel is built with the pre-C++11 ABI; cxx11-ABI builds take std::__cxx11::string in
+# c10's own functions. Look at one c10 function taking a string: libc10.so of the pre-C++11 wheel still
+# exports ~200 libstdc++ symbols with __cxx11 in their names (its statically linked transactional-memory
+# clones), so "any __cxx11 symbol" is wrong; and `grep -q` in a pipeline under pipefail made that test
+# depend on timing (SIGPIPE to nm), which once picked ABI 1 for the wheel and broke the link.
 abi=0
-if nm -D --defined-only "$libtorch/lib/libc10.so" 2>/dev/null | grep -q '__cxx11'; then abi=1; fi
+c10_assert=$(nm -D --defined-only "$libtorch/lib/libc10.so" 2>/dev/null | grep 'torchInternalAssertFail' || true)
+if [[ "$c10_assert" == *__cxx11* ]]; then abi=1; fi
 
 cuda=0
 if [[ -f "$libtorch/lib/libtorch_cuda.so" && "$source_kind" != "pypi-wheel" ]]; then cuda=1; fi
