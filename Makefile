@@ -96,3 +96,11 @@ perf-loader: build torch-py xcheck-venv
 	  ./bin/bench export --dataset avmnist --layout cremad --out $(PERF_LOADER_DIR) --limit 600; \
 	fi
 	./bin/bench perf --loader $(PERF_LOADER_DIR)/cremad --python $(XCHECK_VENV)/bin/python $(PERF_FLAGS)
+
+# `make slurm-test`: `bench run --launcher slurm` on a real one-node Slurm brought up here by
+# scripts/slurm-local.sh (installs slurm-wlm and munge with apt-get when missing; needs root): a 12-cell
+# grid as a 3-task job array, the same grid unsharded, bench merge of the two and a record-for-record
+# comparison (timing fields aside); stops the Slurm it started. About a minute on 2 cores.
+.PHONY: slurm-test
+slurm-test: build
+	scripts/slurm-test.sh
