@@ -37,6 +37,9 @@ type Options struct {
 	Device  string
 	DataDir string
 	Force   bool // rerun cells already in the store
+	// TensorBoard is the directory of one TensorBoard event file per trained cell (--tensorboard;
+	// "" = none): bench/tensorboard.
+	TensorBoard string
 }
 
 // Planned is one cell with its dataset described and its key resolved. A plan holds keys and
@@ -466,7 +469,7 @@ func Run(ctx context.Context, plan []*Planned, opt Options, st *store.Store, log
 		}
 	}
 	r := &runner{st: st, dev: dev, threads: threads, rep: rep, versions: Versions(), force: opt.Force,
-		sets: newSharedSets(opt.DataDir, todo)}
+		sets: newSharedSets(opt.DataDir, todo), tensorboard: opt.TensorBoard}
 	var mu sync.Mutex
 	var waiting []*Planned // claimed by another live run
 	count := func(o outcome) {
@@ -555,6 +558,8 @@ type runner struct {
 	versions store.Versions
 	force    bool
 	sets     *sharedSets
+
+	tensorboard string // Options.TensorBoard
 }
 
 func cellName(c *bench.Cell) string {
@@ -590,7 +595,7 @@ func (r *runner) cell(ctx context.Context, p *Planned) (outcome, error) {
 	c := *p.Cell
 	c.Train.Threads = r.threads
 	name := cellName(&c)
-	cr := r.rep.CellStarted(name, c.Train.Epochs)
+	cr := r.withBoard(r.rep.CellStarted(name, c.Train.Epochs), &c, p, name)
 	rec, err := r.train(ctx, &c, p, cr)
 	if err != nil && ctx.Err() != nil {
 		cr.Abort()
@@ -614,6 +619,7 @@ func (r *runner) cell(ctx context.Context, p *Planned) (outcome, error) {
 		cr.Abort()
 		return notRun, fmt.Errorf("%s: %w", name, werr)
 	}
+	finishBoard(cr, rec)
 	r.rep.CellFinished(rec, name)
 	switch rec.Status {
 	case store.StatusDiverged:

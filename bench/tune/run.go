@@ -25,7 +25,8 @@ type Options struct {
 	Device       string
 	DataDir      string
 	PresetDir    string
-	WithDefaults bool // also run the default configurations on Seeds, for the side-by-side table
+	WithDefaults bool   // also run the default configurations on Seeds, for the side-by-side table
+	TensorBoard  string // one TensorBoard event file per trained trial and final cell under this directory ("" = none)
 }
 
 func (o *Options) validate() error {
@@ -40,7 +41,7 @@ func (o *Options) validate() error {
 
 func (o *Options) sweepOptions() sweep.Options {
 	return sweep.Options{Methods: o.Methods, Datasets: []string{o.Dataset}, Encoders: []string{o.Encoder},
-		Seeds: o.Seeds, Sets: o.Sets, Train: o.Train, Jobs: o.Jobs, Device: o.Device, DataDir: o.DataDir}
+		Seeds: o.Seeds, Sets: o.Sets, Train: o.Train, Jobs: o.Jobs, Device: o.Device, DataDir: o.DataDir, TensorBoard: o.TensorBoard}
 }
 
 func params(owner string, specs []bench.ParamSpec, overrides map[string]string) (bench.Params, error) {

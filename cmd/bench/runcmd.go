@@ -13,6 +13,7 @@ import (
 	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/bench/sweep"
+	"github.com/mmfusion/bench/bench/tensorboard"
 	"github.com/mmfusion/bench/bench/torchrt"
 	"github.com/mmfusion/bench/bench/tune"
 	"github.com/mmfusion/bench/reports"
@@ -106,11 +107,17 @@ func cmdRun(args []string) error {
 	shard := fs.String("shard", "", "run only shard i/n of the cells (0 ≤ i < n), for job arrays; shards' stores merge by copying files")
 	prefetch := fs.Int("prefetch", bench.Prefetch, "batches of a lazily read training split (video datasets) read ahead per cell while the current one trains (0 = read each batch when needed); changes no value")
 	sf := addSlurmFlags(fs)
+	tbDir := fs.String("tensorboard", "", "write one TensorBoard event file per trained cell under DIR/<method>/<dataset>/<encoder>/seed<N>/ (view with tensorboard --logdir DIR)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
 	if fs.NArg() > 0 {
 		return usagef("run: unexpected argument %q", fs.Arg(0))
+	}
+	if *tbDir != "" {
+		if err := tensorboard.CheckDir(*tbDir); err != nil {
+			return usageError{err}
+		}
 	}
 	if err := sf.check(*shard); err != nil {
 		return err
@@ -135,7 +142,7 @@ func cmdRun(args []string) error {
 	}
 	opt := sweep.Options{Recipe: *recipe,
 		Methods: splitList(*methods), Datasets: splitSpecs(*datasets), Encoders: splitList(*encoders),
-		Seeds: seedList, Sets: setMap, Jobs: *jobs, Device: *device, DataDir: *dataDir, Force: *force,
+		Seeds: seedList, Sets: setMap, Jobs: *jobs, Device: *device, DataDir: *dataDir, Force: *force, TensorBoard: *tbDir,
 		Train: store.TrainConfig{Optimizer: "sgd", LR: *lr, Momentum: *momentum, WeightDecay: *wd,
 			BatchSize: *batch, Epochs: *epochs, Threads: *threads},
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/bench/sweep"
+	"github.com/mmfusion/bench/bench/tensorboard"
 	"github.com/mmfusion/bench/bench/torchrt"
 	"github.com/mmfusion/bench/bench/tune"
 	"github.com/mmfusion/bench/reports"
@@ -38,8 +39,14 @@ func cmdTune(args []string) error {
 	presets := fs.String("presets", "presets", "directory for the tuned presets (<dir>/<dataset>/<encoder>/<method>.json)")
 	noDefaults := fs.Bool("no-defaults", false, "do not also run the default configurations for the side-by-side table")
 	dataDir := fs.String("data-dir", os.Getenv("BENCH_DATA_DIR"), "root of real datasets")
+	tbDir := fs.String("tensorboard", "", "write one TensorBoard event file per trained trial and final cell under DIR/<method>/<dataset>/<encoder>/seed<N>[/trial<K>]/")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
+	}
+	if *tbDir != "" {
+		if err := tensorboard.CheckDir(*tbDir); err != nil {
+			return usageError{err}
+		}
 	}
 	if _, err := torchrt.ResolveDevice(*device); err != nil {
 		return usageError{err}
@@ -60,7 +67,7 @@ func cmdTune(args []string) error {
 	o := tune.Options{Methods: sweep.ExpandMethods(splitList(*methods)), Dataset: *dataset, Encoder: *encoder,
 		Budget: *budget, SamplerSeed: *samplerSeed, TuneSeed: *tuneSeed, Seeds: seedList, Sets: setMap,
 		Train: store.TrainConfig{Optimizer: "sgd", Momentum: *momentum, WeightDecay: *wd, Epochs: *epochs, LR: *lr, BatchSize: *batch},
-		Jobs:  *jobs, Device: *device, DataDir: *dataDir, PresetDir: *presets, WithDefaults: !*noDefaults}
+		Jobs:  *jobs, Device: *device, DataDir: *dataDir, PresetDir: *presets, WithDefaults: !*noDefaults, TensorBoard: *tbDir}
 	// Validate names and --set keys up front, with the sweep's rules.
 	check := sweep.Options{Methods: o.Methods, Datasets: []string{o.Dataset}, Encoders: []string{o.Encoder}, Seeds: seedList,
 		Sets: setMap, Train: o.Train, DataDir: *dataDir}
