@@ -19,14 +19,16 @@ import (
 // their speed-ups (20 s alone, about 2 min while other builds shared the cores); bench run of the
 // same export with seeds 1-5 (two cells at a time, one libtorch thread each) 0.49, 0.41, 0.60, 0.57,
 // 0.43. The bound 0.30 (24 of 80 clips; chance gives about 13) leaves a margin of 9 clips below the
-// lowest.
+// lowest. Since the training reads also draw one of a clip's 3 frames at random (BalanceBenchmark's
+// rule) the augmented cell fell to 0.29, so the check trains with augment=false: it tests that the
+// export is learnable, not the augmentation (measured 0.44, 23 s).
 func TestExportCremadLearns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains one resnet18 cell on an exported CREMA-D layout (about 30 s on 2 cores); skipped with -short")
 	}
 	root := exportCremad(t, "avmnist", 80)
 	res := filepath.Join(t.TempDir(), "results")
-	args := []string{"run", "--dataset", "cremad:val=0.25", "--data-dir", root, "--encoder", "resnet18", "--set", "resnet18.width=4",
+	args := []string{"run", "--dataset", "cremad:val=0.25,augment=false", "--data-dir", root, "--encoder", "resnet18", "--set", "resnet18.width=4",
 		"--methods", "joint", "--epochs", "15", "--batch-size", "8", "--seeds", "1", "--results", res}
 	start := time.Now()
 	if code := run(args); code != 0 {
@@ -43,7 +45,7 @@ func TestExportCremadLearns(t *testing.T) {
 	r := recs[0]
 	t.Logf("joint on the exported cremad layout: test acc %.3f (best epoch %d), %s", r.Test.Acc, r.BestEpoch, time.Since(start).Round(time.Second))
 	if r.Status != store.StatusOK || r.Test.Acc < 0.30 {
-		t.Errorf("status %s, test accuracy %.3f: want ≥ 0.30 (chance 1/6; measured 0.41-0.60)", r.Status, r.Test.Acc)
+		t.Errorf("status %s, test accuracy %.3f: want ≥ 0.30 (chance 1/6; measured 0.41-0.60, 0.44 with augment=false)", r.Status, r.Test.Acc)
 	}
 }
 
