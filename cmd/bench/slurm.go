@@ -501,9 +501,9 @@ func (f *follower) finalStates(ctx context.Context) map[int]taskState {
 		if _, ok := got[i]; !ok {
 			s := "COMPLETED"
 			if per[i] < f.shardSize(i) {
-				s = "FAILED"
+				s = "NOT COMPLETED" // cancelled before it started, or purged: only the store tells
 			}
-			got[i] = taskState{State: s, Source: "store (sacct and scontrol do not know the job)"}
+			got[i] = taskState{State: s, Source: "the store; sacct and scontrol do not know the task"}
 		}
 	}
 	return got
@@ -528,7 +528,11 @@ func (f *follower) finish(st *store.Store) error {
 		if missing > 0 {
 			why += fmt.Sprintf(", %d of its %d cells without a record", missing, f.shardSize(i))
 		}
-		bad = append(bad, fmt.Sprintf("  task %d (shard %d/%d): %s (from %s); log %s", i, i, f.shards, why, s.Source, taskLog(f.results, f.id, i)))
+		log := "log " + taskLog(f.results, f.id, i)
+		if _, err := os.Stat(taskLog(f.results, f.id, i)); err != nil {
+			log = "no log at " + taskLog(f.results, f.id, i) + " (the task never started)"
+		}
+		bad = append(bad, fmt.Sprintf("  task %d (shard %d/%d): %s (from %s); %s", i, i, f.shards, why, s.Source, log))
 	}
 	n, _ := f.stored()
 	if len(bad) > 0 {

@@ -195,14 +195,14 @@ func TestSlurmFinalStates(t *testing.T) {
 	var out strings.Builder
 	f := &follower{id: "7", shards: 3, plan: plan, results: dir, w: &out}
 	st := f.finalStates(context.Background())
-	if st[0].State != "COMPLETED" || st[1].State != "FAILED" || st[1].Exit != "1:0" || st[2].State != "COMPLETED" || !strings.HasPrefix(st[2].Source, "store") {
+	if st[0].State != "COMPLETED" || st[1].State != "FAILED" || st[1].Exit != "1:0" || st[2].State != "COMPLETED" || !strings.HasPrefix(st[2].Source, "the store") {
 		t.Fatalf("states %+v", st)
 	}
 	err := f.finish(nil)
 	if err == nil || !strings.Contains(err.Error(), "1 of 6 cells have no record") {
 		t.Errorf("finish: %v", err)
 	}
-	if !strings.Contains(out.String(), "task 1 (shard 1/3): FAILED, exit 1:0, 1 of its 2 cells without a record (from scontrol); log "+filepath.Join(dir, "slurm", "7_1.out")) {
+	if !strings.Contains(out.String(), "task 1 (shard 1/3): FAILED, exit 1:0, 1 of its 2 cells without a record (from scontrol); no log at "+filepath.Join(dir, "slurm", "7_1.out")) {
 		t.Errorf("report:\n%s", out.String())
 	}
 }
