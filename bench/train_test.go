@@ -253,7 +253,7 @@ func TestConsecutiveCellsKeepMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("40 cells")
 	}
-	methods := benchtest.MethodsOn("mlp") // cells on the mlp encoder
+	methods := benchtest.MethodsOn("mlp", 2) // cells on the mlp encoder
 	cells := 40
 	if n, err := strconv.Atoi(os.Getenv("BENCH_MEMTEST_CELLS")); err == nil && n > 10 {
 		cells = n // a longer look: BENCH_MEMTEST_CELLS=200 go test -run TestConsecutiveCells ./bench/
@@ -316,7 +316,7 @@ func TestCellFreesEveryTensorAndScalar(t *testing.T) {
 			t.Errorf("%s on %d modalities: a cell left %d tensors and %d scalars alive", m, len(set.Modalities), dt, dsc)
 		}
 	}
-	for _, m := range benchtest.MethodsOn("mlp") { // cells on the mlp encoder (cen: its own test)
+	for _, m := range benchtest.MethodsOn("mlp", 2) { // cells on the mlp encoder (cen: its own test)
 		if spec, _ := bench.Methods.Lookup(m); spec.Value.Needs.MinModalities > len(set.Modalities) {
 			continue // uni-3: below, on three modalities
 		}

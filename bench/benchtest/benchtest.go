@@ -129,12 +129,17 @@ func Methods() []string {
 	return out
 }
 
-// MethodsOn is Methods less those that cannot run on encoder (bench.Needs.Encoders: cen runs on
-// resnet18 only): what a test whose cells use that encoder iterates over.
-func MethodsOn(encoder string) []string {
+// MethodsOn is Methods less those refused on the encoder or on a dataset of that many modalities
+// (with their default parameters): what a sweep on such a dataset trains.
+func MethodsOn(encoder string, modalities int) []string {
 	var out []string
 	for _, m := range Methods() {
-		if spec, err := bench.Methods.Lookup(m); err == nil && spec.Value.Needs.CheckEncoder(m, encoder) == nil {
+		spec, err := bench.Methods.Lookup(m)
+		if err != nil || spec.Value.Needs.CheckEncoder(m, encoder) != nil {
+			continue
+		}
+		params, err := bench.NewParams("method "+m, spec.Value.Params, nil)
+		if err == nil && spec.Value.CheckModalities(m, "test", modalities, params) == nil {
 			out = append(out, m)
 		}
 	}
