@@ -176,8 +176,11 @@ type Cell struct {
 // dirMu serialises choosing a run directory, so two cells of one process never share one.
 var dirMu sync.Mutex
 
-// fileKey is the part of a cell key that ends its event files' names.
-func fileKey(key string) string { return key[:min(len(key), 12)] }
+// keyHash is the hash that ends a cell key (bench.Cell.Key: "<readable prefix>_<16 hex digits>").
+func keyHash(key string) string { return key[strings.LastIndexByte(key, '_')+1:] }
+
+// fileKey is the part of a cell key that ends its event files' names: the key's hash.
+func fileKey(key string) string { h := keyHash(key); return h[:min(len(h), 16)] }
 
 // hostname is the host part of event file names.
 func hostname() string {
@@ -208,10 +211,10 @@ func CheckDir(root string) error {
 
 // StartCell creates the event file of the cell whose record (key fields filled, no metrics yet) is
 // r and whose key is key, under root/<RunName(r)>/, named
-// events.out.tfevents.<unix seconds>.<host>.<first 12 characters of the key>, and writes the file
+// events.out.tfevents.<unix seconds>.<host>.<the key's 16-hex-digit hash>, and writes the file
 // version and the HParams session start. When the run directory already holds event files of
 // another cell (another configuration with the same run name: e.g. an encoder parameter, the
-// epochs), the run directory gets "-<first 8 characters of the key>" instead. now is the clock
+// epochs), the run directory gets "-<first 8 digits of the key's hash>" instead. now is the clock
 // (time.Now when nil).
 func StartCell(root string, r *store.Record, key string, now func() time.Time) (*Cell, error) {
 	if now == nil {
@@ -221,7 +224,7 @@ func StartCell(root string, r *store.Record, key string, now func() time.Time) (
 	defer dirMu.Unlock()
 	dir := filepath.Join(root, filepath.FromSlash(RunName(r)))
 	if others(dir, key) {
-		dir += "-" + key[:min(len(key), 8)]
+		dir += "-" + fileKey(key)[:min(len(fileKey(key)), 8)]
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err

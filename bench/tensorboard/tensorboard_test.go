@@ -116,10 +116,10 @@ func writeCell(t *testing.T, root string, r *store.Record, key string) *Cell {
 func TestCellRoundTrip(t *testing.T) {
 	root := t.TempDir()
 	r := fakeRecord()
-	key := "0123456789abcdef0123"
+	key := "dmi-synthetic-mix-S-mlp-s1_0123456789abcdef"
 	c := writeCell(t, root, r, key)
 	wantPath := filepath.Join(root, "dmi_alpha=0.5", "synthetic_mix=S", "mlp", "seed1",
-		"events.out.tfevents.1767225600."+hostname()+".0123456789ab")
+		"events.out.tfevents.1767225600."+hostname()+".0123456789abcdef")
 	if c.Path() != wantPath {
 		t.Fatalf("path %s, want %s", c.Path(), wantPath)
 	}
