@@ -38,6 +38,10 @@ var acceptCases = []struct {
 	{"resnet18", smallResNet, []int64{48}, false},
 	{"resnet18", smallResNet, []int64{10, 35}, false},
 	{"resnet18", smallResNet, []int64{1, 2, 3, 4, 5}, false},
+	{"resnet34", smallResNet, []int64{1, 40, 30}, true},
+	{"resnet34", smallResNet, []int64{3, 2, 16, 16}, true},
+	{"resnet34", smallResNet, []int64{48}, false},
+	{"resnet34", smallResNet, []int64{10, 35}, false},
 	{"vit", nil, []int64{1, 28, 28}, true},
 	{"vit", nil, []int64{1, 4, 4}, true},
 	{"vit", nil, []int64{1, 3, 28}, false},
@@ -111,7 +115,7 @@ func TestAcceptsAgreesWithNew(t *testing.T) {
 // Range (one at a time) on a shape it accepts, and runs a forward pass: no panic, the declared size.
 func TestEncoderRangeEdgesBuild(t *testing.T) {
 	lockThread(t)
-	shapes := map[string][]int64{"mlp": {6}, "lenet": {1, 8, 8}, "resnet18": {1, 8, 8}, "vit": {1, 8, 8}, "transformer": {5, 3}, "lstm": {5, 3}}
+	shapes := map[string][]int64{"mlp": {6}, "lenet": {1, 8, 8}, "resnet18": {1, 8, 8}, "resnet34": {1, 8, 8}, "vit": {1, 8, 8}, "transformer": {5, 3}, "lstm": {5, 3}}
 	for name, shape := range shapes {
 		spec, _ := bench.Encoders.Lookup(name)
 		for _, s := range spec.Value.Params {
@@ -120,7 +124,7 @@ func TestEncoderRangeEdgesBuild(t *testing.T) {
 			}
 			lo := strings.TrimSpace(strings.SplitN(s.Range[1:], ",", 2)[0])
 			sets := map[string]string{s.Name: lo}
-			if name == "resnet18" && s.Name != "width" {
+			if (name == "resnet18" || name == "resnet34") && s.Name != "width" {
 				sets["width"] = "4"
 			}
 			if (name == "vit" || name == "transformer") && s.Name == "dim" {

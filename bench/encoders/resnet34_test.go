@@ -53,6 +53,7 @@ func TestResNet34ParameterCountIsTorchvisions(t *testing.T) {
 		if got := len(bench.Variables(vs, "enc0.")); got != c.tensors {
 			t.Errorf("%s: %d variables, torchvision's state dict without fc and num_batches_tracked %d", c.name, got, c.tensors)
 		}
+		vs.Destroy()
 	}
 }
 
@@ -61,6 +62,7 @@ func TestResNet34ParameterCountIsTorchvisions(t *testing.T) {
 func TestResNet34NamesMatchTorchvision(t *testing.T) {
 	lockThread(t)
 	enc, vs := build(t, "resnet34", []int64{3, 8, 8}, nil)
+	defer vs.Destroy() // bench.Variables' copies share the store's C tensors: keep it alive
 	vars := bench.Variables(vs, "enc0.")
 	want := resnetStateDict(64, [4]int{3, 4, 6, 3})
 	if len(vars) != len(want) {
@@ -127,6 +129,7 @@ func TestResNet34WeightsLoad(t *testing.T) {
 	blocks := [4]int{3, 4, 6, 3}
 	path := resnet34Weights(t, blocks)
 	_, vs := build(t, "resnet34", []int64{3, 8, 8}, map[string]string{"weights": path})
+	defer vs.Destroy() // keeps the store (and so its variables' C tensors) alive until the checks are done
 	vars := bench.Variables(vs, "enc0.")
 	for k, ns := range resnetStateDict(64, blocks) {
 		if ns.name != "layer4.2.conv2.weight" && ns.name != "layer3.5.bn1.bias" {

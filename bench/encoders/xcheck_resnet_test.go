@@ -268,6 +268,7 @@ func readF32Npy(t *testing.T, path string) ([]float32, []int64) {
 func TestResNet18WeightsNamesMatchVariables(t *testing.T) {
 	lockThread(t)
 	_, vs := build(t, "resnet18", []int64{3, 8, 8}, nil)
+	defer vs.Destroy() // bench.Variables' copies share the store's C tensors: keep it alive
 	vars := bench.Variables(vs, "enc0.")
 	want := resnet18StateDict(64)
 	if len(vars) != len(want) {
