@@ -2,6 +2,9 @@ package datasets
 
 import (
 	"fmt"
+	"image"
+	"maps"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -34,30 +37,72 @@ import (
 //     same name beside each, resized to 224×224 and scaled to [0, 1] without normalisation, as the
 //     reference. The reference returns flow as (T, 2, H, W); here it is channel first like rgb, the
 //     (C, T, H, W) clip layout the encoders fold.
+//   - diff [3, Td, 224, 224] (Td = diff_frames, default = frames), only when modalities names it:
+//     frame difference, §5.1's harness adaptation of TSN's RGBDiff [our adaptation]. D_t = F_{t+1} − F_t
+//     on the [0, 1]-scaled, resized RGB frames, divided by 0.452 (= 2·mean(ImageNet std), RGBDiff's
+//     normalisation; mean 0). The Td pairs are chosen by segmentFrames over the n − 1 pair starts of
+//     the RGB folder's n frames (pair i, i+1 of each chosen position), so a clip needs at least 2
+//     frames. The pairs are adjacent STORED frames: the BalanceBenchmark layout keeps only ~6 sampled
+//     frames per video, so this is coarser motion than RGBDiff's consecutive video frames.
+//
+// modalities (default rgb+flow) picks the modalities and their order: rgb, flow, diff joined by +, each
+// at most once (one alone is allowed, as mosei). The default is recorded in Params but left out of the
+// source digest, so the bare ucf101 keeps its checksum; diff_frames is only accepted with diff.
 //
 // The reference uses a video only if its three folders exist; missing=skip does the same, the default
 // reports them. The validation split holds out whole groups of the training list (the gNN of
 // v_<Class>_gNN_cMM; clips of one group come from one long video): a share val (default 0.1) of the
 // groups, at least one, drawn with split_seed (default 0). The test list is only the test split.
-// Train-time augmentation (random frames, horizontal flip) is omitted.
+// Train-time augmentation (random frames, horizontal flip) is omitted: every split, diff included,
+// reads with the test transform.
 const (
 	UCF101DefaultFrames     = 3
 	UCF101DefaultFlowFrames = 3
 	UCF101DefaultSplit      = 1
+	UCF101DefaultModalities = "rgb+flow"
+	// ucfDiffStd is RGBDiff's normalisation: 2·mean(ImageNet std) = 2·(0.229+0.224+0.225)/3 ≈ 0.452.
+	ucfDiffStd = 0.452
 )
 
-var ucf101Params = []string{"split", "frames", "flow_frames", "val", "split_seed", "missing", "cache", "dir", "rgb_dir", "flow_u_dir", "flow_v_dir"}
+var (
+	ucf101Params     = []string{"modalities", "split", "frames", "flow_frames", "diff_frames", "val", "split_seed", "missing", "cache", "dir", "rgb_dir", "flow_u_dir", "flow_v_dir"}
+	ucf101Modalities = []string{"rgb", "flow", "diff"}
+)
 
 func init() {
 	data.Register("ucf101",
-		"UCF101 (101 classes): RGB frames [3,T,224,224] + optical flow u/v [2,T,224,224]; e.g. ucf101:split=1,frames=3",
+		"UCF101 (101 classes): RGB frames [3,T,224,224] + optical flow u/v [2,T,224,224] (+ frame difference [3,T,224,224] with modalities=rgb+flow+diff); e.g. ucf101:split=1,frames=3",
 		loadUCF101)
 }
 
 // ucfConfig is what resolving and reading need.
 type ucfConfig struct {
-	rgbDir, uDir, vDir string
-	frames, flowFrames int
+	rgbDir, uDir, vDir             string
+	frames, flowFrames, diffFrames int
+	mods                           []string // the modalities in output order (rgb, flow, diff)
+}
+
+// has reports whether modality m was chosen.
+func (cfg *ucfConfig) has(m string) bool { return slices.Contains(cfg.mods, m) }
+
+// parseUCFModalities reads modalities: names from ucf101Modalities joined by +, each once.
+func parseUCFModalities(p *specParams) ([]string, error) {
+	spec := p.str("modalities", UCF101DefaultModalities)
+	var mods []string
+	for _, m := range strings.FieldsFunc(spec, func(r rune) bool { return r == '+' || r == ' ' }) {
+		if !slices.Contains(ucf101Modalities, m) {
+			return nil, p.errorf("modalities", spec, "unknown modality %q (want %s joined by +)", m, strings.Join(ucf101Modalities, ", "))
+		}
+		if slices.Contains(mods, m) {
+			return nil, p.errorf("modalities", spec, "%s given twice", m)
+		}
+		mods = append(mods, m)
+	}
+	if len(mods) == 0 {
+		return nil, p.errorf("modalities", spec, "no modality (want %s joined by +)", strings.Join(ucf101Modalities, ", "))
+	}
+	p.set("modalities", strings.Join(mods, "+"))
+	return mods, nil
 }
 
 func loadUCF101(opt data.Options) (*data.Set, error) {
@@ -73,11 +118,21 @@ func loadUCF101(opt data.Options) (*data.Set, error) {
 		return nil, p.errorf("split", p.used["split"], "want 1, 2 or 3 (the official splits)")
 	}
 	cfg := &ucfConfig{}
+	if cfg.mods, err = parseUCFModalities(p); err != nil {
+		return nil, err
+	}
 	if cfg.frames, err = p.int("frames", UCF101DefaultFrames, 1); err != nil {
 		return nil, err
 	}
 	if cfg.flowFrames, err = p.int("flow_frames", UCF101DefaultFlowFrames, 1); err != nil {
 		return nil, err
+	}
+	if cfg.has("diff") {
+		if cfg.diffFrames, err = p.int("diff_frames", cfg.frames, 1); err != nil {
+			return nil, err
+		}
+	} else if v, ok := opt.Params["diff_frames"]; ok {
+		return nil, p.errorf("diff_frames", v, "needs diff in modalities (modalities=%s)", p.used["modalities"])
 	}
 	valShare, splitSeed, skip, err := clipCommonParams(p)
 	if err != nil {
@@ -120,12 +175,17 @@ func loadUCF101(opt data.Options) (*data.Set, error) {
 		Name:       "ucf101",
 		Params:     p.used,
 		NumClasses: len(classes),
-		Modalities: []data.Modality{
-			{Name: "rgb", Shape: []int64{3, int64(cfg.frames), FrameSize, FrameSize}, Role: data.RoleVisual},
-			{Name: "flow", Shape: []int64{2, int64(cfg.flowFrames), FrameSize, FrameSize}, Role: data.RoleFlow},
-		},
 	}
-	digest := digestParams(p.used)
+	for _, m := range cfg.mods {
+		set.Modalities = append(set.Modalities, cfg.modality(m))
+	}
+	// The default modalities stay out of the digest: the bare ucf101 keeps the checksum it had before
+	// the parameter existed.
+	digestUsed := maps.Clone(p.used)
+	if digestUsed["modalities"] == UCF101DefaultModalities {
+		delete(digestUsed, "modalities")
+	}
+	digest := digestParams(digestUsed)
 	mk := func(split string, s []clipSample) *data.Split {
 		return (&clipSource{dataset: "ucf101", split: split, digest: digest, cache: cacheDir, root: dir, samples: s, read: cfg.read}).dataSplit()
 	}
@@ -216,50 +276,169 @@ func ucfGroup(name string) string {
 	return name
 }
 
-// resolve finds one video's files: Files = [rgb 1…T, u 1…Tf, v 1…Tf].
-func (cfg *ucfConfig) resolve(e clipEntry) (clipSample, []string) {
-	var problems []string
-	rgb, _, problem := pickFrames(filepath.Join(cfg.rgbDir, e.Name), cfg.frames, 1)
-	if problem != "" {
-		problems = append(problems, problem)
+// modality describes modality m.
+func (cfg *ucfConfig) modality(m string) data.Modality {
+	switch m {
+	case "rgb":
+		return data.Modality{Name: "rgb", Shape: []int64{3, int64(cfg.frames), FrameSize, FrameSize}, Role: data.RoleVisual}
+	case "flow":
+		return data.Modality{Name: "flow", Shape: []int64{2, int64(cfg.flowFrames), FrameSize, FrameSize}, Role: data.RoleFlow}
 	}
-	u, names, problem := pickFrames(filepath.Join(cfg.uDir, e.Name), cfg.flowFrames, 1)
-	if problem != "" {
-		problems = append(problems, problem)
-	}
-	var v []fileRef
-	for _, n := range names {
-		path := filepath.Join(cfg.vDir, e.Name, n)
-		ref, ok := statRegular(path)
-		if !ok {
-			problems = append(problems, absPath(path)+" (missing; the v frame beside "+n+" of u)")
-			break
-		}
-		v = append(v, ref)
-	}
-	return clipSample{Name: e.Name, Label: e.Label, Files: slices.Concat(rgb, u, v)}, problems
+	// Frame difference is computed from RGB frames: a visual signal (DMI: rgb+diff gives both the
+	// visual branch's coefficients; its role logic is unchanged).
+	return data.Modality{Name: "diff", Shape: []int64{3, int64(cfg.diffFrames), FrameSize, FrameSize}, Role: data.RoleVisual}
 }
 
-// read decodes one sample: dst[0] rgb, dst[1] flow.
+// fileCounts is how many files of Files each part takes, in the fixed order rgb, u, v, diff
+// (whatever the modality order): 0 for a modality not chosen.
+func (cfg *ucfConfig) fileCounts() (rgb, flow, diff int) {
+	if cfg.has("rgb") {
+		rgb = cfg.frames
+	}
+	if cfg.has("flow") {
+		flow = cfg.flowFrames
+	}
+	if cfg.has("diff") {
+		diff = 2 * cfg.diffFrames
+	}
+	return
+}
+
+// resolve finds one video's files: Files = [rgb 1…T, u 1…Tf, v 1…Tf, diff pairs (F_t, F_{t+1}) 1…Td],
+// each part only when its modality is chosen (the default rgb+flow: the first three, as before diff).
+func (cfg *ucfConfig) resolve(e clipEntry) (clipSample, []string) {
+	var problems []string
+	var rgb, u, v, diff []fileRef
+	if cfg.has("rgb") {
+		var problem string
+		if rgb, _, problem = pickFrames(filepath.Join(cfg.rgbDir, e.Name), cfg.frames, 1); problem != "" {
+			problems = append(problems, problem)
+		}
+	}
+	if cfg.has("flow") {
+		var names []string
+		var problem string
+		if u, names, problem = pickFrames(filepath.Join(cfg.uDir, e.Name), cfg.flowFrames, 1); problem != "" {
+			problems = append(problems, problem)
+		}
+		for _, n := range names {
+			path := filepath.Join(cfg.vDir, e.Name, n)
+			ref, ok := statRegular(path)
+			if !ok {
+				problems = append(problems, absPath(path)+" (missing; the v frame beside "+n+" of u)")
+				break
+			}
+			v = append(v, ref)
+		}
+	}
+	if cfg.has("diff") {
+		var problem string
+		if diff, problem = pickDiffPairs(filepath.Join(cfg.rgbDir, e.Name), cfg.diffFrames); problem != "" && !slices.Contains(problems, problem) {
+			problems = append(problems, problem)
+		}
+	}
+	return clipSample{Name: e.Name, Label: e.Label, Files: slices.Concat(rgb, u, v, diff)}, problems
+}
+
+// pickDiffPairs lists the RGB folder dir (n frames, n ≥ 2), chooses pairs positions by segmentFrames
+// over the n − 1 pair starts and returns [F_p0, F_p0+1, F_p1, F_p1+1, …]. problem is "" on success.
+func pickDiffPairs(dir string, pairs int) (refs []fileRef, problem string) {
+	all, err := listFrames(dir)
+	switch {
+	case err != nil && os.IsNotExist(err):
+		return nil, absPath(dir) + "/ (frame folder missing)"
+	case err != nil:
+		return nil, absPath(dir) + "/ (" + err.Error() + ")"
+	case len(all) < 2:
+		return nil, fmt.Sprintf("%s/ (%d .jpg/.png frames; diff needs at least 2: pairs of adjacent frames)", absPath(dir), len(all))
+	}
+	for _, p := range segmentFrames(len(all)-1, pairs) {
+		for _, name := range all[p : p+2] {
+			path := filepath.Join(dir, name)
+			ref, ok := statRegular(path)
+			if !ok {
+				return nil, absPath(path) + " (not a regular file)"
+			}
+			refs = append(refs, ref)
+		}
+	}
+	return refs, ""
+}
+
+// read decodes one sample: one buffer per chosen modality, in cfg.mods order.
 func (cfg *ucfConfig) read(c *clipSample, dst [][]float32) error {
-	if len(dst) != 2 {
-		return fmt.Errorf("want 2 modality buffers, got %d", len(dst))
+	if len(dst) != len(cfg.mods) {
+		return fmt.Errorf("want %d modality buffers, got %d", len(cfg.mods), len(dst))
 	}
-	t, tf := cfg.frames, cfg.flowFrames
-	if err := readRGBClip(c.Files[:t], dst[0], FrameSize); err != nil {
-		return err
+	nr, nf, nd := cfg.fileCounts()
+	if want := nr + 2*nf + nd; len(c.Files) != want {
+		return fmt.Errorf("%d files resolved, want %d", len(c.Files), want)
 	}
-	if want := 2 * tf * FrameSize * FrameSize; len(dst[1]) != want {
-		return fmt.Errorf("flow buffer holds %d values, want %d", len(dst[1]), want)
+	rgb, u, v, diff := c.Files[:nr], c.Files[nr:nr+nf], c.Files[nr+nf:nr+2*nf], c.Files[nr+2*nf:]
+	for k, m := range cfg.mods {
+		var err error
+		switch m {
+		case "rgb":
+			err = readRGBClip(rgb, dst[k], FrameSize)
+		case "flow":
+			err = readFlowClip(u, v, dst[k])
+		case "diff":
+			err = readDiffClip(diff, dst[k])
+		}
+		if err != nil {
+			return err
+		}
 	}
-	for ch, files := range [][]fileRef{c.Files[t : t+tf], c.Files[t+tf : t+2*tf]} {
+	return nil
+}
+
+// readFlowClip fills dst ([2, Tf, 224, 224]) with the u frames (channel 0) and v frames (channel 1).
+func readFlowClip(u, v []fileRef, dst []float32) error {
+	tf := len(u)
+	if want := 2 * tf * FrameSize * FrameSize; len(dst) != want {
+		return fmt.Errorf("flow buffer holds %d values, want %d", len(dst), want)
+	}
+	for ch, files := range [][]fileRef{u, v} {
 		for i, f := range files {
 			img, err := loadFrame(f.Path, FrameSize)
 			if err != nil {
 				return err
 			}
-			putGrayFrame(dst[1], img, ch, i, tf)
+			putGrayFrame(dst, img, ch, i, tf)
 		}
 	}
 	return nil
+}
+
+// readDiffClip fills dst ([3, Td, 224, 224]) from the pairs [F_t, F_{t+1}, …]: each resized to
+// 224×224 (test transform), D = (F_{t+1} − F_t)/255/0.452 per channel.
+func readDiffClip(pairs []fileRef, dst []float32) error {
+	td := len(pairs) / 2
+	if want := 3 * td * FrameSize * FrameSize; len(dst) != want {
+		return fmt.Errorf("diff buffer holds %d values, want %d", len(dst), want)
+	}
+	for t := range td {
+		a, err := loadFrame(pairs[2*t].Path, FrameSize)
+		if err != nil {
+			return err
+		}
+		b, err := loadFrame(pairs[2*t+1].Path, FrameSize)
+		if err != nil {
+			return err
+		}
+		putDiffFrame(dst, a, b, t, td)
+	}
+	return nil
+}
+
+// putDiffFrame writes (b − a)/255/ucfDiffStd per channel as frame t of a clip laid out [3, T, H, W].
+func putDiffFrame(dst []float32, a, b *image.RGBA, t, frames int) {
+	hw := a.Rect.Dx() * a.Rect.Dy()
+	const scale = float32(1 / (255 * ucfDiffStd))
+	for c := range 3 {
+		out := dst[(c*frames+t)*hw : (c*frames+t+1)*hw]
+		for i := range out {
+			out[i] = float32(int(b.Pix[4*i+c])-int(a.Pix[4*i+c])) * scale
+		}
+	}
 }

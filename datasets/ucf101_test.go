@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mmfusion/bench/bench/data"
 )
 
 var ucfFixtureClasses = []string{"Basketball", "ApplyEyeMakeup", "YoYo"} // classInd order; sorted: A, B, Y
@@ -149,4 +151,104 @@ func TestUCFGroup(t *testing.T) {
 			t.Errorf("ucfGroup(%q) = %q, want %q", name, got, want)
 		}
 	}
+}
+
+// ucfFixtureSHA is the bare ucf101's checksum on ucfFixture, computed with ucf101.go before the
+// modalities parameter existed: the default must keep it.
+const ucfFixtureSHA = "b9394a99177ac3e9df99e61d7e3a99512afebdc1c81fb07e1fbe86ba55ff7b3d"
+
+func TestUCF101Modalities(t *testing.T) {
+	dir := t.TempDir()
+	root := ucfFixture(t, dir)
+	def := loadSpec(t, "ucf101", 1, dir)
+	if def.SHA256 != ucfFixtureSHA {
+		t.Errorf("default checksum %s, want %s (unchanged)", def.SHA256, ucfFixtureSHA)
+	}
+	if def.Params["modalities"] != "rgb+flow" || def.Params["diff_frames"] != "" {
+		t.Errorf("default Params %v", def.Params)
+	}
+	same := loadSpec(t, "ucf101:modalities=rgb+flow", 1, dir)
+	if same.SHA256 != ucfFixtureSHA {
+		t.Errorf("modalities=rgb+flow: checksum %s, want the default's", same.SHA256)
+	}
+	if c, err := data.Canonical("ucf101:modalities=rgb+flow", same.Params, def.Params); err != nil || c != "ucf101" {
+		t.Errorf("Canonical = %q, %v; want ucf101", c, err)
+	}
+	for spec, want := range map[string][]string{
+		"ucf101:modalities=rgb+flow+diff":           {"rgb 3x3", "flow 2x3", "diff 3x3"},
+		"ucf101:modalities=diff+rgb,diff_frames=2":  {"diff 3x2", "rgb 3x3"},
+		"ucf101:modalities=flow+diff+rgb,frames=2":  {"flow 2x3", "diff 3x2", "rgb 3x2"},
+		"ucf101:modalities=diff,diff_frames=4":      {"diff 3x4"},
+		"ucf101:modalities=flow+rgb":                {"flow 2x3", "rgb 3x3"},
+		"ucf101:modalities=diff+flow,flow_frames=2": {"diff 3x3", "flow 2x2"},
+	} {
+		s := loadSpec(t, spec, 1, dir)
+		var got []string
+		for _, m := range s.Modalities {
+			if m.Shape[2] != 224 || m.Shape[3] != 224 || m.Role == "" {
+				t.Errorf("%s: %s shape %v role %q", spec, m.Name, m.Shape, m.Role)
+			}
+			got = append(got, fmt.Sprintf("%s %dx%d", m.Name, m.Shape[0], m.Shape[1]))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: modalities %v, want %v", spec, got, want)
+		}
+		if s.SHA256 == ucfFixtureSHA {
+			t.Errorf("%s: same checksum as the default", spec)
+		}
+		readOne(t, s, s.Train, 0)
+		x := readOne(t, s, s.Test, 0)
+		for k, m := range s.Modalities {
+			if m.Name == "diff" { // test frames are PNG, red 30·f: every adjacent pair differs by 30 in red
+				hw := 224 * 224
+				td := int(m.Shape[1])
+				for f := range td {
+					if r, g := float64(x[k][f*hw+7]), float64(x[k][(td+f)*hw+7]); !closeTo(r, 30.0/255/0.452, 1e-5) || g != 0 {
+						t.Errorf("%s diff frame %d: red %g green %g, want %g 0", spec, f, r, g, 30.0/255/0.452)
+					}
+				}
+			}
+		}
+	}
+	full := loadSpec(t, "ucf101:modalities=rgb+flow+diff", 1, dir)
+	if full.Params["modalities"] != "rgb+flow+diff" || full.Params["diff_frames"] != "3" {
+		t.Errorf("Params %v", full.Params)
+	}
+	if c, err := data.Canonical("ucf101:modalities=rgb+flow+diff,diff_frames=3", full.Params, def.Params); err != nil || c != "ucf101:diff_frames=3,modalities=rgb+flow+diff" {
+		t.Errorf("Canonical = %q, %v", c, err)
+	}
+	// The other modalities read as in the default.
+	xd, xf := readOne(t, def, def.Test, 1), readOne(t, full, full.Test, 1)
+	if !slices.Equal(xd[0], xf[0]) || !slices.Equal(xd[1], xf[1]) {
+		t.Errorf("rgb or flow differs with diff added")
+	}
+
+	// A hand-computed difference: two solid frames a, b give (b − a)/255/0.452 per channel.
+	clip := filepath.Join(root, "frames", "v_YoYo_g01_c01")
+	os.RemoveAll(clip)
+	a, b := color.RGBA{10, 200, 50, 255}, color.RGBA{250, 20, 60, 255}
+	writeFile(t, filepath.Join(clip, "frame_00001.png"), solidPNG(t, 5, 4, a))
+	writeFile(t, filepath.Join(clip, "frame_00002.png"), solidPNG(t, 5, 4, b))
+	s := loadSpec(t, "ucf101:modalities=diff+rgb,diff_frames=2", 1, dir)
+	x := readOne(t, s, s.Test, 2) // test order: Basketball, ApplyEyeMakeup, YoYo
+	if src := s.Test.Source.(*clipSource); src.samples[2].Name != "v_YoYo_g01_c01" {
+		t.Fatalf("test sample 2 is %s", src.samples[2].Name)
+	}
+	hw := 224 * 224
+	for c, d := range []float64{240, -180, 10} {
+		for f := range 2 { // 2 frames: both pairs are (1, 2)
+			want := d / 255 / 0.452
+			if got := float64(x[0][(c*2+f)*hw+1234]); !closeTo(got, want, 1e-5) {
+				t.Errorf("channel %d pair %d: %g, want %g", c, f, got, want)
+			}
+		}
+	}
+
+	wantErrContains(t, loadSpecErr(t, "ucf101:modalities=rgb+depth", 1, dir), `modalities="rgb+depth"`, `unknown modality "depth"`, "rgb, flow, diff")
+	wantErrContains(t, loadSpecErr(t, "ucf101:modalities=rgb+rgb", 1, dir), "rgb given twice")
+	wantErrContains(t, loadSpecErr(t, "ucf101:diff_frames=2", 1, dir), "diff_frames", "needs diff in modalities")
+	wantErrContains(t, loadSpecErr(t, "ucf101:modalities=rgb+diff,diff_frames=0", 1, dir), "must be at least 1")
+	os.Remove(filepath.Join(clip, "frame_00002.png"))
+	wantErrContains(t, loadSpecErr(t, "ucf101:modalities=rgb+flow+diff", 1, dir), clip+"/ (1 .jpg/.png frames; diff needs at least 2")
+	loadSpec(t, "ucf101", 1, dir) // rgb alone is content with 1 frame
 }
