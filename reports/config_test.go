@@ -82,7 +82,7 @@ func TestBuildSplitsRowsByTrainingConfiguration(t *testing.T) {
 		t.Error("threads change speed only: not part of a configuration")
 	}
 
-	md := render(t, tab, "md")
+	md := squeeze(render(t, tab, "md"))
 	for _, line := range []string{
 		"| joint [epochs=1,lr=0.01] | 41.0 ± 1.4 (n=2) |\n",
 		"| joint [epochs=5,lr=0.01] | **82.0 ± 2.0** |\n",

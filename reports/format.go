@@ -18,8 +18,11 @@ type style struct {
 	nMinus1 string
 	tTest   string
 	bold    func(string) string
-	under   func(string) string
-	esc     func(string) string // escapes free text (labels, dataset names, reasons)
+	second  func(string) string // marks the second-best cell
+	// legend is the caption's key to the marks: "**Bold**: best per column; *italic*: second".
+	legend    string
+	oneIsBest string              // "1 = best", unbreakable in LaTeX
+	esc       func(string) string // escapes free text (labels, dataset names, reasons)
 }
 
 // maxNotes bounds the per-record lines (exclusions, duplicates) printed under a table.
@@ -30,7 +33,7 @@ func pct(v float64, decimals int) string {
 	return strconv.FormatFloat(v*100, 'f', decimals, 64)
 }
 
-// cellText renders one cell: "mean ± std", bold or underlined by place, a dagger when tied, and a
+// cellText renders one cell: "mean ± std", marked bold or second by place, a dagger when tied, and a
 // parenthesised note when n differs from the table's maximum or seeds were excluded.
 func (t *Table) cellText(c Cell, s style) string {
 	var v string
@@ -45,7 +48,7 @@ func (t *Table) cellText(c Cell, s style) string {
 		case 1:
 			v = s.bold(v)
 		case 2:
-			v = s.under(v)
+			v = s.second(v)
 		}
 		if c.Tied {
 			v += s.dagger
@@ -103,14 +106,14 @@ func (t *Table) caption(s style) string {
 	if otherN {
 		b.WriteString("; cells with fewer seeds show their n")
 	}
-	fmt.Fprintf(&b, ". %s: best per column; %s: second. %s: not significantly worse than the best of its column (two-sided paired %s over shared seeds, %s = %s, no multiple-comparison correction)",
-		s.bold("Bold"), s.under("underlined"), s.dagger, s.tTest, s.alpha, strconv.FormatFloat(t.Alpha, 'g', -1, 64))
+	fmt.Fprintf(&b, ". %s. %s: not significantly worse than the best of its column (two-sided paired %s over shared seeds, %s = %s, no multiple-comparison correction)",
+		s.legend, s.dagger, s.tTest, s.alpha, strconv.FormatFloat(t.Alpha, 'g', -1, 64))
 	if untested {
 		b.WriteString("; cells sharing fewer than 2 seeds with the best are not tested")
 	}
 	b.WriteString(".")
 	if t.HasRankColumn() {
-		fmt.Fprintf(&b, " Avg. rank: mean rank over the %d columns (1 = best), shown only for methods with no missing cell.", len(t.Columns))
+		fmt.Fprintf(&b, " Avg. rank: mean rank over the %d columns (%s), shown only for methods with no missing cell.", len(t.Columns), s.oneIsBest)
 	}
 	if len(t.Selections) > 0 {
 		fmt.Fprintf(&b, " Model selection: %s.", s.esc(strings.Join(t.Selections, ", ")))

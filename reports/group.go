@@ -97,7 +97,7 @@ type Cell struct {
 	WithoutMetric int // "ok" records of this cell excluded because they lack the metric (absent or null)
 
 	// Set by Build after grouping (see annotate.go).
-	Place  int   // 1: best mean of its column (bold); 2: second (underlined); 0 otherwise
+	Place  int   // 1: best mean of its column (bold); 2: second (italic in Markdown, underlined in LaTeX); 0 otherwise
 	Tested bool  // a paired t-test against the column's best was run (needs ≥ 2 shared seeds)
 	Tied   bool  // Tested and p ≥ Alpha: not significantly worse than the best
 	Test   TTest // the test against the best (best − this), when Tested

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"regexp"
 	"testing"
 	"time"
 
@@ -121,6 +122,10 @@ func without(split string, field ...string) func(*store.Record) {
 		*r = *d
 	}
 }
+
+// squeeze undoes the padding of Markdown table cells (runs of spaces become one), so tests can look
+// for a row without knowing its columns' widths.
+func squeeze(md string) string { return regexp.MustCompile(` {2,}`).ReplaceAllString(md, " ") }
 
 // train sets the training configuration fields of a record.
 func train(f func(*store.TrainConfig)) func(*store.Record) {

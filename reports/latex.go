@@ -15,30 +15,33 @@ var latexEscaper = strings.NewReplacer(
 func latexEscape(s string) string { return latexEscaper.Replace(s) }
 
 var latexStyle = style{
-	pm:      ` $\pm$ `,
-	dash:    "---",
-	dagger:  `$^{\dagger}$`,
-	percent: `\%`,
-	alpha:   `$\alpha$`,
-	nMinus1: `$n-1$`,
-	tTest:   `$t$-test`,
-	bold:    func(s string) string { return `\textbf{` + s + `}` },
-	under:   func(s string) string { return `\underline{` + s + `}` },
-	esc:     latexEscape,
+	pm:        ` $\pm$ `,
+	dash:      "---",
+	dagger:    `$^{\dagger}$`,
+	percent:   `\%`,
+	alpha:     `$\alpha$`,
+	nMinus1:   `$n-1$`,
+	tTest:     `$t$-test`,
+	bold:      func(s string) string { return `\textbf{` + s + `}` },
+	second:    func(s string) string { return `\underline{` + s + `}` },
+	legend:    `\textbf{Bold}: best per column; \underline{underlined}: second`,
+	oneIsBest: `1~=~best`,
+	esc:       latexEscape,
 }
 
 // writeLaTeX writes a table float using booktabs rules; the document needs \usepackage{booktabs}.
-// Notes (exclusions, duplicates, warnings) follow the tabular in footnote size.
+// The caption is above the table, so it is followed by \vspace{\abovecaptionskip}: the standard
+// classes put that skip above a caption and none below it, which would set the caption on the top
+// rule. Notes (exclusions, duplicates, warnings) follow the tabular in footnote size.
 func writeLaTeX(w io.Writer, t *Table) error {
 	s := latexStyle
-	cols := "l" + strings.Repeat("r", len(t.Columns))
-	header := []string{"Method"}
-	for _, c := range t.Columns {
-		header = append(header, latexEscape(t.Title(c)))
+	tt := t.textTable(s, func(label string) string { return `\textit{` + label + `}` })
+	cols := ""
+	for _, a := range tt.Align {
+		cols += map[Align]string{AlignLeft: "l", AlignRight: "r"}[a]
 	}
 	if t.HasRankColumn() {
-		cols += "r"
-		header = append(header, `Avg.\ rank`)
+		tt.Header[len(tt.Header)-1] = `Avg.\ rank` // an inter-word space after the abbreviation's period
 	}
 	var b strings.Builder
 	b.WriteString("% Requires \\usepackage{booktabs}.\n")
@@ -46,30 +49,14 @@ func writeLaTeX(w io.Writer, t *Table) error {
 	b.WriteString("  \\centering\n")
 	b.WriteString("  \\caption{" + t.caption(s) + "}\n")
 	b.WriteString("  \\label{tab:leaderboard-" + latexLabelKey(string(t.Metric)) + "}\n")
+	b.WriteString("  \\vspace{\\abovecaptionskip}\n")
 	b.WriteString("  \\begin{tabular}{" + cols + "}\n")
 	b.WriteString("    \\toprule\n")
-	b.WriteString("    " + strings.Join(header, " & ") + " \\\\\n")
+	b.WriteString("    " + strings.Join(tt.Header, " & ") + " \\\\\n")
 	b.WriteString("    \\midrule\n")
-	for _, r := range t.Rows {
-		cells := []string{latexEscape(r.Label)}
-		for _, c := range r.Cells {
-			cells = append(cells, t.cellText(c, s))
-		}
-		if t.HasRankColumn() {
-			cells = append(cells, orDash(formatRank(r.AvgRank), s.dash))
-		}
-		b.WriteString("    " + strings.Join(cells, " & ") + " \\\\\n")
-	}
-	if len(t.Extra) > 0 {
-		b.WriteString("    \\midrule\n")
-	}
-	for _, e := range t.Extra {
-		cells := []string{"\\textit{" + latexEscape(e.Label) + "}"}
-		for _, c := range t.Columns {
-			cells = append(cells, orDash(latexEscape(e.Cells[c]), s.dash))
-		}
-		if t.HasRankColumn() {
-			cells = append(cells, "")
+	for i, cells := range tt.Rows {
+		if i == len(t.Rows) {
+			b.WriteString("    \\midrule\n") // the extra rows
 		}
 		b.WriteString("    " + strings.Join(cells, " & ") + " \\\\\n")
 	}

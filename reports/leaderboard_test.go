@@ -2,29 +2,47 @@ package reports
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
+// The end-of-run table is the leaderboard bench report prints (places, †, ranks, caption, notes),
+// drawn for a terminal; a bytes.Buffer is not one, so it is plain text: no box lines, no escape
+// sequences, no Markdown escapes (ogm_ge, not ogm\_ge), places marked [1st] and [2nd].
 func TestLeaderboard(t *testing.T) {
 	var b bytes.Buffer
 	if err := Leaderboard(&b, fixture()); err != nil {
 		t.Fatal(err)
 	}
-	// Macro-F1 is accuracy − 0.05 in the fixture, so its means are 5 points lower and its stds equal.
-	want := `| Method | Dataset | Test acc (%) | Macro-F1 (%) | n |
-| :--- | :--- | ---: | ---: | ---: |
-| joint | cremad | 82.0 ± 2.0 | 77.0 ± 2.0 | 3 |
-| joint | synthetic:mix=S | 60.0 ± 1.0 | 55.0 ± 1.0 | 3 |
-| late-fusion | cremad | 80.0 ± 3.0 | 75.0 ± 3.0 | 3 |
-| late-fusion | synthetic:mix=S | 51.0 ± 1.4 | 46.0 ± 1.4 | 2 (+1 diverged) |
-| ogm\_ge | cremad | 75.0 ± 3.6 | 70.0 ± 3.6 | 3 |
-| ogm\_ge | synthetic:mix=S | 62.0 ± 2.0 | 57.0 ± 2.0 | 3 |
-
-mean ± sample std (n−1) over n successful seeds; model selection: best-val-acc.
-
-- Excluded: late-fusion on synthetic:mix=S, seed 3, diverged (loss NaN at epoch 4).
-`
+	want := " Method      |            cremad |              synthetic:mix=S | Avg. rank\n" +
+		"-------------+-------------------+------------------------------+-----------\n" +
+		" joint       |  82.0 ± 2.0 [1st] |            60.0 ± 1.0 [2nd]† |      1.50\n" +
+		" late-fusion | 80.0 ± 3.0 [2nd]† | 51.0 ± 1.4 (n=2; 1 diverged) |      2.50\n" +
+		" ogm_ge      |        75.0 ± 3.6 |             62.0 ± 2.0 [1st] |      2.00\n" +
+		"\n" +
+		"Test accuracy (%): mean ± sample std (n−1) over 3 seeds (seeds 1, 2, 3); cells with fewer seeds show\n" +
+		"their n. [1st]: best per column; [2nd]: second. †: not significantly worse than the best of its\n" +
+		"column (two-sided paired t-test over shared seeds, α = 0.05, no multiple-comparison correction).\n" +
+		"Avg. rank: mean rank over the 2 columns (1 = best), shown only for methods with no missing cell.\n" +
+		"Model selection: best-val-acc. Other metrics and formats: bench report.\n" +
+		"\n" +
+		"- Excluded: late-fusion on synthetic:mix=S, seed 3, diverged (loss NaN at epoch 4).\n"
 	if b.String() != want {
 		t.Errorf("leaderboard:\n got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// On a terminal the same table has rounded box lines, a bold header and bold / italic places.
+func TestTerminalStyled(t *testing.T) {
+	tab := mustBuild(t, fixture(), Options{})
+	s := terminalStyle(true)
+	got := tab.textTable(s, func(l string) string { return l }).Terminal(true)
+	for _, want := range []string{"╭", "╰", "\x1b[1m82.0 ± 2.0\x1b[0m", "\x1b[3m60.0 ± 1.0\x1b[0m†", "ogm_ge"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("styled table lacks %q:\n%s", want, got)
+		}
+	}
+	if Styled(&bytes.Buffer{}) {
+		t.Error("a bytes.Buffer is not a terminal")
 	}
 }

@@ -254,17 +254,20 @@ func RenderDiff(w io.Writer, d *DiffTable, format string) error {
 }
 
 func writeDiffMarkdown(w io.Writer, d *DiffTable) error {
-	var b strings.Builder
-	mdRow(&b, []string{"Method", "Dataset", "Encoder", "Baseline", "Current", "Δ (pp)", "Allowed drop (pp)", "Status"})
-	mdRow(&b, []string{":---", ":---", ":---", "---:", "---:", "---:", "---:", ":---"})
+	tt := TextTable{
+		Header: []string{"Method", "Dataset", "Encoder", "Baseline", "Current", "Δ (pp)", "Allowed drop (pp)", "Status"},
+		Align:  []Align{AlignLeft, AlignLeft, AlignLeft, AlignRight, AlignRight, AlignRight, AlignRight, AlignLeft},
+	}
 	for _, r := range d.Rows {
 		status := string(r.Status)
 		if r.Status == StatusRegressed || r.Status == StatusMissing || r.Status == StatusAmbiguous {
 			status = "**" + status + "**"
 		}
-		mdRow(&b, []string{mdEscape(r.Title), mdEscape(r.Dataset), mdEscape(r.Encoder),
+		tt.Rows = append(tt.Rows, []string{mdEscape(r.Title), mdEscape(r.Dataset), mdEscape(r.Encoder),
 			groupText(r.Base), groupText(r.Cur), signedPP(r.Delta), ppOrDash(r.Threshold), status})
 	}
+	var b strings.Builder
+	b.WriteString(tt.Markdown())
 	verdict := "PASS"
 	if d.Failed {
 		verdict = "FAIL"

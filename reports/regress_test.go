@@ -229,12 +229,15 @@ func TestRenderDiffMarkdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	// a: Δ = −3.00 pp; threshold 2·sqrt(0.00004) = 0.012649 → 1.26 pp.
-	want := "| Method | Dataset | Encoder | Baseline | Current | Δ (pp) | Allowed drop (pp) | Status |\n" +
-		"| :--- | :--- | :--- | ---: | ---: | ---: | ---: | :--- |\n" +
-		"| a | d | mlp | 80.00 ± 1.00 (n=5) | 77.00 ± 1.00 (n=5) | -3.00 | 1.26 | **REGRESSED** |\n" +
-		"| b | d | mlp | 70.00 (n=1) | — | — | — | **missing in current** |\n" +
-		"\nFAIL: Test accuracy. A group fails when its mean drops by more than max(0.50 pp, 2 × SE), SE = sqrt(s₁²/n₁ + s₂²/n₂) over seeds; a group missing from the current run fails.\n" +
-		"\n- 1 baseline group has no results in the current run (fails): b on d / mlp.\n"
+	// Columns are padded to their widths (go-pretty's Markdown renderer), so the source reads as a table.
+	want := "| Method | Dataset | Encoder |           Baseline |            Current | Δ (pp) | Allowed drop (pp) | Status                 |\n" +
+		"|:------ |:------- |:------- | ------------------:| ------------------:| ------:| -----------------:|:---------------------- |\n" +
+		"| a      | d       | mlp     | 80.00 ± 1.00 (n=5) | 77.00 ± 1.00 (n=5) |  -3.00 |              1.26 | **REGRESSED**          |\n" +
+		"| b      | d       | mlp     |        70.00 (n=1) |                  — |      — |                 — | **missing in current** |\n" +
+		"\n" +
+		"FAIL: Test accuracy. A group fails when its mean drops by more than max(0.50 pp, 2 × SE), SE = sqrt(s₁²/n₁ + s₂²/n₂) over seeds; a group missing from the current run fails.\n" +
+		"\n" +
+		"- 1 baseline group has no results in the current run (fails): b on d / mlp.\n"
 	if buf.String() != want {
 		t.Errorf("diff markdown:\n got:\n%s\nwant:\n%s", buf.String(), want)
 	}

@@ -24,13 +24,13 @@ import (
 //	         late-fusion 50 52 (seed 3 diverged) → 51.0 ± 1.4 (n=2); ogm − late = {10, 10}: zero
 //	                                             variance, nonzero mean → p = 0 → not tied
 //	ranks:   joint 1, 2 → 1.50; late-fusion 2, 3 → 2.50; ogm_ge 3, 1 → 2.00
-const goldenMarkdown = `| Method | cremad | synthetic:mix=S | Avg. rank |
-| :--- | ---: | ---: | ---: |
-| joint | **82.0 ± 2.0** | <ins>60.0 ± 1.0</ins>† | 1.50 |
-| late-fusion | <ins>80.0 ± 3.0</ins>† | 51.0 ± 1.4 (n=2; 1 diverged) | 2.50 |
-| ogm\_ge | 75.0 ± 3.6 | **62.0 ± 2.0** | 2.00 |
+const goldenMarkdown = `| Method      |         cremad |              synthetic:mix=S | Avg. rank |
+|:----------- | --------------:| ----------------------------:| ---------:|
+| joint       | **82.0 ± 2.0** |                *60.0 ± 1.0*† |      1.50 |
+| late-fusion |  *80.0 ± 3.0*† | 51.0 ± 1.4 (n=2; 1 diverged) |      2.50 |
+| ogm\_ge     |     75.0 ± 3.6 |               **62.0 ± 2.0** |      2.00 |
 
-Test accuracy (%): mean ± sample std (n−1) over 3 seeds (seeds 1, 2, 3); cells with fewer seeds show their n. **Bold**: best per column; <ins>underlined</ins>: second. †: not significantly worse than the best of its column (two-sided paired t-test over shared seeds, α = 0.05, no multiple-comparison correction). Avg. rank: mean rank over the 2 columns (1 = best), shown only for methods with no missing cell. Model selection: best-val-acc.
+Test accuracy (%): mean ± sample std (n−1) over 3 seeds (seeds 1, 2, 3); cells with fewer seeds show their n. **Bold**: best per column; *italic*: second. †: not significantly worse than the best of its column (two-sided paired t-test over shared seeds, α = 0.05, no multiple-comparison correction). Avg. rank: mean rank over the 2 columns (1 = best), shown only for methods with no missing cell. Model selection: best-val-acc.
 
 - Excluded: late-fusion on synthetic:mix=S, seed 3, diverged (loss NaN at epoch 4).
 `
@@ -38,8 +38,9 @@ Test accuracy (%): mean ± sample std (n−1) over 3 seeds (seeds 1, 2, 3); cell
 const goldenLaTeX = `% Requires \usepackage{booktabs}.
 \begin{table}[t]
   \centering
-  \caption{Test accuracy (\%): mean $\pm$ sample std ($n-1$) over 3 seeds (seeds 1, 2, 3); cells with fewer seeds show their n. \textbf{Bold}: best per column; \underline{underlined}: second. $^{\dagger}$: not significantly worse than the best of its column (two-sided paired $t$-test over shared seeds, $\alpha$ = 0.05, no multiple-comparison correction). Avg. rank: mean rank over the 2 columns (1 = best), shown only for methods with no missing cell. Model selection: best-val-acc.}
+  \caption{Test accuracy (\%): mean $\pm$ sample std ($n-1$) over 3 seeds (seeds 1, 2, 3); cells with fewer seeds show their n. \textbf{Bold}: best per column; \underline{underlined}: second. $^{\dagger}$: not significantly worse than the best of its column (two-sided paired $t$-test over shared seeds, $\alpha$ = 0.05, no multiple-comparison correction). Avg. rank: mean rank over the 2 columns (1~=~best), shown only for methods with no missing cell. Model selection: best-val-acc.}
   \label{tab:leaderboard-acc}
+  \vspace{\abovecaptionskip}
   \begin{tabular}{lrrr}
     \toprule
     Method & cremad & synthetic:mix=S & Avg.\ rank \\
@@ -80,7 +81,7 @@ func TestRenderLaTeXGolden(t *testing.T) {
 }
 
 func TestRenderDecimals(t *testing.T) {
-	got := render(t, mustBuild(t, fixture(), Options{Decimals: 2}), "md")
+	got := squeeze(render(t, mustBuild(t, fixture(), Options{Decimals: 2}), "md"))
 	// ogm_ge on cremad: 75.00 ± √13 = 3.6056 → "3.61"; late-fusion on synth: 1.4142 → "1.41".
 	for _, want := range []string{"| **82.00 ± 2.00** |", "| 75.00 ± 3.61 |", "51.00 ± 1.41 (n=2; 1 diverged)"} {
 		if !strings.Contains(got, want) {
@@ -91,12 +92,12 @@ func TestRenderDecimals(t *testing.T) {
 
 func TestRenderSingleColumnHasNoRank(t *testing.T) {
 	tab := mustBuild(t, append(series("a", "d", "mlp", 0.5, 0.6), series("b", "d", "mlp", 0.7, 0.8)...), Options{})
-	got := render(t, tab, "md")
+	got := squeeze(render(t, tab, "md"))
 	if strings.Contains(got, "Avg. rank") {
 		t.Errorf("one column: no rank column expected:\n%s", got)
 	}
 	// b − a = {0.2, 0.2} (equal up to rounding): a consistent shift, p ≈ 0 → a is not tied.
-	if !strings.HasPrefix(got, "| Method | d |\n| :--- | ---: |\n| a | <ins>55.0 ± 7.1</ins> |\n| b | **75.0 ± 7.1** |\n") {
+	if !strings.HasPrefix(got, "| Method | d |\n|:------ | --------------:|\n| a | *55.0 ± 7.1* |\n| b | **75.0 ± 7.1** |\n") {
 		t.Errorf("unexpected table:\n%s", got)
 	}
 }
@@ -107,8 +108,8 @@ func TestLaTeXEscape(t *testing.T) {
 	if got != want {
 		t.Errorf("latexEscape:\n got %s\nwant %s", got, want)
 	}
-	got = mdEscape("a|b *c* _d_ <u> `e`")
-	want = "a\\|b \\*c\\* \\_d\\_ &lt;u&gt; \\`e\\`"
+	got = mdEscape("a|b *c* _d_ <u> `e`") // | is escaped by go-pretty, in table cells only
+	want = "a|b \\*c\\* \\_d\\_ &lt;u&gt; \\`e\\`"
 	if got != want {
 		t.Errorf("mdEscape:\n got %s\nwant %s", got, want)
 	}
