@@ -80,7 +80,7 @@ func TestCIRegressionFailsEveryBrokenMethod(t *testing.T) {
 	bench.BreakTrainingLoss = true
 	defer func() { bench.BreakTrainingLoss = false }()
 	args := append(append([]string{"run"}, ciArgs(t, "sweep.args")...), "--seeds", "1", "--results", res)
-	if code := run(args); code != 0 {
+	if code := runOS(args); code != 0 {
 		t.Fatalf("bench %s: exit %d", strings.Join(args, " "), code)
 	}
 	st, err := store.Open(res)

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,8 +36,8 @@ flags:
 // dumpClassNames are the class names of datasets that have them, by dataset name.
 var dumpClassNames = map[string][]string{"cremad": datasets.CremadClasses}
 
-func cmdDump(args []string) error {
-	fs := flag.NewFlagSet("dump", flag.ContinueOnError)
+func cmdDump(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("dump", stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), dumpHelp)
 		fs.PrintDefaults()
@@ -128,12 +128,12 @@ func cmdDump(args []string) error {
 		if err := store.WriteFileAtomic(path, datasets.EncodeNpyFloat32(mod.Shape, dst[m])); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "wrote %s %v\n", path, mod.Shape)
+		fmt.Fprintf(stderr, "wrote %s %v\n", path, mod.Shape)
 	}
 	path := filepath.Join(*out, "label.txt")
 	if err := store.WriteFileAtomic(path, []byte(label+"\n")); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s (%s): %s sample %d of %d, dataset sha256 %s\n", path, label, *split, *index, sp.Len(), set.SHA256[:12])
+	fmt.Fprintf(stderr, "wrote %s (%s): %s sample %d of %d, dataset sha256 %s\n", path, label, *split, *index, sp.Len(), set.SHA256[:12])
 	return nil
 }

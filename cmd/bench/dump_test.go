@@ -90,7 +90,7 @@ func checkDump(t *testing.T, out string, set *data.Set, split string, i int) str
 func TestDumpSynthetic(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "s")
-	if code := run([]string{"dump", "--dataset", "synthetic", "--split", "val", "--index", "7", "--seed", "2", "--out", out}); code != 0 {
+	if code := runOS([]string{"dump", "--dataset", "synthetic", "--split", "val", "--index", "7", "--seed", "2", "--out", out}); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	set, err := data.Load("synthetic", 2, "")
@@ -114,11 +114,11 @@ func TestDumpSynthetic(t *testing.T) {
 		"no dataset":         {"--split", "test", "--index", "0"},
 		"unknown dataset":    {"--dataset", "imagenet", "--split", "test", "--index", "0"},
 	} {
-		if code := run(append([]string{"dump", "--out", bad}, args...)); code != 2 {
+		if code := runOS(append([]string{"dump", "--out", bad}, args...)); code != 2 {
 			t.Errorf("%s: exit %d, want 2", name, code)
 		}
 	}
-	if code := run([]string{"dump", "--split", "test", "--index", "0", "--dataset", "synthetic"}); code != 2 {
+	if code := runOS([]string{"dump", "--split", "test", "--index", "0", "--dataset", "synthetic"}); code != 2 {
 		t.Errorf("no --out: exit %d, want 2", code)
 	}
 	if _, err := os.Stat(bad); err == nil {
@@ -148,7 +148,7 @@ func exportCremad(t *testing.T, spec string, limit int) string {
 	root := sharedDataOrSkip(t)
 	out := filepath.Join(t.TempDir(), "data")
 	args := []string{"export", "--dataset", spec, "--layout", "cremad", "--out", out, "--data-dir", root, "--limit", fmt.Sprint(limit)}
-	if code := run(args); code != 0 {
+	if code := runOS(args); code != 0 {
 		t.Fatalf("bench %s: exit %d", strings.Join(args, " "), code)
 	}
 	return out
@@ -157,7 +157,7 @@ func exportCremad(t *testing.T, spec string, limit int) string {
 func TestDumpCremadExport(t *testing.T) {
 	root := exportCremad(t, "avmnist", 30)
 	out := filepath.Join(t.TempDir(), "sample")
-	if code := run([]string{"dump", "--dataset", "cremad", "--data-dir", root, "--split", "test", "--index", "4", "--out", out}); code != 0 {
+	if code := runOS([]string{"dump", "--dataset", "cremad", "--data-dir", root, "--split", "test", "--index", "4", "--out", out}); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	set, err := data.Load("cremad", 1, root)
@@ -174,7 +174,7 @@ func TestDumpCremadExport(t *testing.T) {
 	if k := slices.Index(datasets.CremadClasses, row[1]); label != fmt.Sprintf("%d %s", k, row[1]) {
 		t.Errorf("label.txt %q, test.csv row 5 %v", label, row)
 	}
-	if code := run([]string{"dump", "--dataset", "cremad", "--data-dir", root, "--split", "test", "--index", "30", "--out", out + "2"}); code != 2 {
+	if code := runOS([]string{"dump", "--dataset", "cremad", "--data-dir", root, "--split", "test", "--index", "30", "--out", out + "2"}); code != 2 {
 		t.Errorf("index 30 of 30 test clips: exit %d, want 2", code)
 	}
 }
@@ -199,7 +199,7 @@ func TestDumpAugment(t *testing.T) {
 		if epoch != 0 {
 			args = append(args, "--epoch", fmt.Sprint(epoch))
 		}
-		if code := run(args); code != 0 {
+		if code := runOS(args); code != 0 {
 			t.Fatalf("epoch %d: exit %d", epoch, code)
 		}
 		want := [][]float32{make([]float32, set.Modalities[0].Size()), make([]float32, set.Modalities[1].Size())}
@@ -223,7 +223,7 @@ func TestDumpAugment(t *testing.T) {
 		"augment=false":  {"--dataset", "cremad:augment=false", "--split", "train", "--augment"},
 		"negative epoch": {"--dataset", "cremad", "--split", "train", "--augment", "--epoch", "-1"},
 	} {
-		if code := run(append([]string{"dump", "--data-dir", root, "--index", "0", "--out", bad}, args...)); code != 2 {
+		if code := runOS(append([]string{"dump", "--data-dir", root, "--index", "0", "--out", bad}, args...)); code != 2 {
 			t.Errorf("%s: exit %d, want 2", name, code)
 		}
 	}

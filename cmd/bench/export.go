@@ -2,8 +2,8 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -44,8 +44,8 @@ deterministic: the same inputs give the same bytes.
 flags:
 `
 
-func cmdExport(args []string) error {
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+func cmdExport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("export", stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), exportHelp)
 		fs.PrintDefaults()
@@ -73,7 +73,7 @@ func cmdExport(args []string) error {
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "exported %d train + %d test clips (%d classes, %d files) in %s layout to %s in %s\n",
+	fmt.Fprintf(stderr, "exported %d train + %d test clips (%d classes, %d files) in %s layout to %s in %s\n",
 		sum.Train, sum.Test, sum.Classes, sum.Files, *layout, sum.Dir, time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -31,7 +31,7 @@ func TestExportCremadLearns(t *testing.T) {
 	args := []string{"run", "--dataset", "cremad:val=0.25,augment=false", "--data-dir", root, "--encoder", "resnet18", "--set", "resnet18.width=4",
 		"--methods", "joint", "--epochs", "15", "--batch-size", "8", "--seeds", "1", "--results", res}
 	start := time.Now()
-	if code := run(args); code != 0 {
+	if code := runOS(args); code != 0 {
 		t.Fatalf("bench %s: exit %d", strings.Join(args, " "), code)
 	}
 	st, err := store.Open(res)
@@ -59,7 +59,7 @@ func TestExportFolderRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	args := []string{"export", "--layout", "cremad", "--out", dir, "--data-dir", data, "--limit", "12"}
-	if code := run(args); code != 2 {
+	if code := runOS(args); code != 2 {
 		t.Errorf("non-empty folder: exit %d, want 2", code)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
@@ -67,11 +67,11 @@ func TestExportFolderRules(t *testing.T) {
 	}
 	os.Remove(mine)
 	for range 2 { // the second replaces the first
-		if code := run(args); code != 0 {
+		if code := runOS(args); code != 0 {
 			t.Fatalf("exit %d", code)
 		}
 	}
-	if code := run([]string{"export", "--layout", "ks", "--out", dir, "--data-dir", data, "--limit", "20"}); code != 0 {
+	if code := runOS([]string{"export", "--layout", "ks", "--out", dir, "--data-dir", data, "--limit", "20"}); code != 0 {
 		t.Fatalf("ks next to cremad: exit %d", code)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -84,7 +84,7 @@ func TestExportFolderRules(t *testing.T) {
 		"no out":         {"export", "--layout", "ks"},
 		"not avmnist":    {"export", "--dataset", "synthetic", "--layout", "ks", "--out", dir},
 	} {
-		if code := run(a); code != 2 {
+		if code := runOS(a); code != 2 {
 			t.Errorf("%s: exit %d, want 2", name, code)
 		}
 	}

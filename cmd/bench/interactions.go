@@ -1,8 +1,8 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -13,8 +13,8 @@ import (
 	"github.com/mmfusion/bench/interactions"
 )
 
-func cmdInteractions(args []string) error {
-	fs := flag.NewFlagSet("interactions", flag.ContinueOnError)
+func cmdInteractions(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("interactions", stderr)
 	var datasets listFlag
 	fs.Var(&datasets, "dataset", "dataset spec (repeatable), e.g. boolean:mix=AND+XOR")
 	seed := fs.Int64("seed", 1, "seed that generates or splits the dataset")
@@ -53,11 +53,11 @@ func cmdInteractions(args []string) error {
 	var recs []*store.Record
 	if *results != "" {
 		var err error
-		if recs, err = loadRecords(*results); err != nil {
+		if recs, err = loadRecords(*results, stderr); err != nil {
 			return err
 		}
 	}
-	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "dataset\tsplit\tn\tY\tR\tU1\tU2\tS\tI(X1,X2;Y)\tR%\tU1%\tU2%\tS%\t")
 	var notes []string
 	for _, spec := range datasets {
@@ -107,9 +107,9 @@ func cmdInteractions(args []string) error {
 		}
 	}
 	w.Flush()
-	fmt.Println("\nR, U1, U2, S and I in bits (BROJA PID, certified to 1e-6 bits); R%…S% normalised to 100.")
+	fmt.Fprintln(stdout, "\nR, U1, U2, S and I in bits (BROJA PID, certified to 1e-6 bits); R%…S% normalised to 100.")
 	for _, n := range notes {
-		fmt.Println("- " + n)
+		fmt.Fprintln(stdout, "- "+n)
 	}
 	return nil
 }

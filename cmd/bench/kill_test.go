@@ -14,7 +14,7 @@ import (
 // TestMain lets a test start this test binary as the bench command in a child process.
 func TestMain(m *testing.M) {
 	if args := os.Getenv("BENCH_TEST_CHILD_ARGS"); args != "" {
-		os.Exit(run(strings.Split(args, " ")))
+		os.Exit(runOS(strings.Split(args, " ")))
 	}
 	os.Exit(m.Run())
 }
@@ -49,7 +49,7 @@ func TestSweepSurvivesSIGKILL(t *testing.T) {
 	if killedAt >= 6 {
 		t.Fatalf("the sweep finished (%d records) before it was killed; make the cells slower", killedAt)
 	}
-	if code := run(strings.Split(args, " ")); code != 0 {
+	if code := runOS(strings.Split(args, " ")); code != 0 {
 		t.Fatalf("rerun exited %d", code)
 	}
 	files := jsonFiles(t, res)
@@ -119,7 +119,7 @@ func TestSweepStopsCleanlyOnInterrupt(t *testing.T) {
 			t.Fatalf("%s is not valid JSON", f)
 		}
 	}
-	if code := run(strings.Split(args, " ")); code != 0 || len(jsonFiles(t, res)) != 6 {
+	if code := runOS(strings.Split(args, " ")); code != 0 || len(jsonFiles(t, res)) != 6 {
 		t.Fatalf("rerun exited %d with %d records, want 0 and 6", code, len(jsonFiles(t, res)))
 	}
 }

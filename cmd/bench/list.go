@@ -1,9 +1,8 @@
 package main
 
 import (
-	"flag"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -12,16 +11,16 @@ import (
 	"github.com/mmfusion/bench/bench/store"
 )
 
-func cmdList(args []string) error {
-	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+func cmdList(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("list", stderr)
 	recipes := fs.Bool("recipes", false, "list each method's reference recipe (--recipe reference) instead: its settings per dataset and their source")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
 	if *recipes {
-		return listRecipes()
+		return listRecipes(stdout)
 	}
-	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	defer w.Flush()
 	// One line per parameter: name=default, the values it may take (its range, or an enum's values),
 	// and its help.
@@ -48,13 +47,13 @@ func cmdList(args []string) error {
 }
 
 // listRecipes prints each method's reference recipes, resolved from bench run's default flags.
-func listRecipes() error {
+func listRecipes(w io.Writer) error {
 	shared := store.TrainConfig{Optimizer: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 1e-4, BatchSize: 64, Epochs: 30}
-	fmt.Println("reference recipes (bench run --recipe reference); values a reference lacks come from the run's flags (defaults shown)")
+	fmt.Fprintln(w, "reference recipes (bench run --recipe reference); values a reference lacks come from the run's flags (defaults shown)")
 	for _, m := range bench.Methods.Names() {
 		rows, none := bench.Recipes(m)
 		if none != "" {
-			fmt.Printf("  %s: no reference recipe (%s): shared protocol\n", m, none)
+			fmt.Fprintf(w, "  %s: no reference recipe (%s): shared protocol\n", m, none)
 			continue
 		}
 		for i, r := range rows {
@@ -69,9 +68,9 @@ func listRecipes() error {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("  %s on %s: %s\n      source: %s\n", m, ds, bench.DescribeRecipe(t), r.Source)
+			fmt.Fprintf(w, "  %s on %s: %s\n      source: %s\n", m, ds, bench.DescribeRecipe(t), r.Source)
 			for _, n := range t.RecipeNotes {
-				fmt.Printf("      note: %s\n", n)
+				fmt.Fprintf(w, "      note: %s\n", n)
 			}
 		}
 	}

@@ -4,7 +4,9 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	_ "github.com/mmfusion/bench/bench/encoders" // registers encoders
@@ -42,42 +44,45 @@ Run 'bench <command> -h' for a command's flags.
 `
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Stdout, os.Stderr, os.Args[1:]))
 }
 
-func run(args []string) int {
+// run is the whole command line: it writes the commands' output to stdout and logs, progress and
+// errors to stderr (no command touches os.Stdout or os.Stderr), and returns the exit code: 0, 1 for
+// a failure, 2 for bad input, or a command's own (suite run's 3: data missing).
+func run(stdout, stderr io.Writer, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, help)
+		fmt.Fprint(stderr, help)
 		return 2
 	}
 	var err error
 	switch args[0] {
 	case "run":
-		err = cmdRun(args[1:])
+		err = cmdRun(args[1:], stdout, stderr)
 	case "tune":
-		err = cmdTune(args[1:])
+		err = cmdTune(args[1:], stdout, stderr)
 	case "report":
-		err = cmdReport(args[1:])
+		err = cmdReport(args[1:], stdout, stderr)
 	case "regress":
-		err = cmdRegress(args[1:])
+		err = cmdRegress(args[1:], stdout, stderr)
 	case "merge":
-		err = cmdMerge(args[1:])
+		err = cmdMerge(args[1:], stdout, stderr)
 	case "interactions":
-		err = cmdInteractions(args[1:])
+		err = cmdInteractions(args[1:], stdout, stderr)
 	case "list":
-		err = cmdList(args[1:])
+		err = cmdList(args[1:], stdout, stderr)
 	case "dump":
-		err = cmdDump(args[1:])
+		err = cmdDump(args[1:], stdout, stderr)
 	case "suite":
-		err = cmdSuite(args[1:])
+		err = suiteMain(args[1:], stdout, stderr)
 	case "export":
-		err = cmdExport(args[1:])
+		err = cmdExport(args[1:], stdout, stderr)
 	case "perf":
-		err = cmdPerf(args[1:])
+		err = cmdPerf(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		err = cmdVersion(args[1:])
+		err = cmdVersion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Print(help)
+		fmt.Fprint(stdout, help)
 		return 0
 	default:
 		err = usagef("unknown command %q (run 'bench help')", args[0])
@@ -85,7 +90,7 @@ func run(args []string) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "bench:", err)
+	fmt.Fprintln(stderr, "bench:", err)
 	var ec interface{ ExitCode() int } // e.g. suite run's 3: data missing
 	if errors.As(err, &ec) {
 		return ec.ExitCode()
@@ -95,4 +100,11 @@ func run(args []string) int {
 		return 2
 	}
 	return 1
+}
+
+// newFlagSet is a command's flag set, writing its errors and -h text to stderr.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
 }

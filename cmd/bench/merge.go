@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -164,9 +165,9 @@ func resultsDirs(l listFlag) []string {
 
 // loadStores reads and merges the records of several stores in memory, by bench merge's rules; a
 // conflict is an error. Unreadable files are reported by name and skipped.
-func loadStores(dirs []string) ([]*store.Record, error) {
+func loadStores(dirs []string, stderr io.Writer) ([]*store.Record, error) {
 	if len(dirs) == 1 {
-		return loadRecords(dirs[0])
+		return loadRecords(dirs[0], stderr)
 	}
 	m := newMerger()
 	for _, d := range dirs {
@@ -178,7 +179,7 @@ func loadStores(dirs []string) ([]*store.Record, error) {
 			return nil, usageError{err}
 		}
 		for _, p := range probs {
-			fmt.Fprintf(os.Stderr, "bench: skipping %v\n", p.Err)
+			fmt.Fprintf(stderr, "bench: skipping %v\n", p.Err)
 		}
 		for _, r := range recs {
 			m.add(r)
@@ -206,7 +207,7 @@ and never replaces one; a record differing in anything else is a conflict: all c
 listed, nothing is written, and the exit status is 1. Unreadable files are named and skipped (exit 1
 after the rest is merged). Only records are merged (not logs, claims or the quarantine).`
 
-func cmdMerge(args []string) error {
+func cmdMerge(args []string, stdout, stderr io.Writer) error {
 	var into string
 	var dirs []string
 	dry := false
@@ -214,7 +215,7 @@ func cmdMerge(args []string) error {
 		a := args[i]
 		switch {
 		case a == "-h" || a == "-help" || a == "--help":
-			fmt.Println(mergeUsage)
+			fmt.Fprintln(stdout, mergeUsage)
 			return nil
 		case a == "--into" || a == "-into":
 			if i+1 == len(args) {
@@ -246,7 +247,7 @@ func cmdMerge(args []string) error {
 		}
 		if len(probs) > 0 {
 			for _, p := range probs {
-				fmt.Fprintf(os.Stderr, "bench: %v\n", p.Err)
+				fmt.Fprintf(stderr, "bench: %v\n", p.Err)
 			}
 			return fmt.Errorf("merge: --into %s holds %d unreadable record file(s); run bench run on it (it quarantines them) or move them away first", into, len(probs))
 		}
@@ -272,7 +273,7 @@ func cmdMerge(args []string) error {
 			return err
 		}
 		for _, p := range probs {
-			fmt.Fprintf(os.Stderr, "bench: skipping %v\n", p.Err)
+			fmt.Fprintf(stderr, "bench: skipping %v\n", p.Err)
 		}
 		problems += len(probs)
 		for _, r := range recs {
@@ -302,7 +303,7 @@ func cmdMerge(args []string) error {
 	if dry {
 		verb = "would write (--dry-run)"
 	}
-	fmt.Fprintf(os.Stderr, "bench: merge: %s %d record(s) into %s (%d failed record(s) replaced by results, %d duplicate(s) with the same result); it holds %d\n",
+	fmt.Fprintf(stderr, "bench: merge: %s %d record(s) into %s (%d failed record(s) replaced by results, %d duplicate(s) with the same result); it holds %d\n",
 		verb, len(write), into, m.replaced, m.same, len(m.recs))
 	if problems > 0 {
 		return fmt.Errorf("merge: %d unreadable file(s) skipped (named above)", problems)

@@ -35,7 +35,7 @@ func TestMergeStores(t *testing.T) {
 	rerun.WallSeconds, rerun.Finished = 9, time.Unix(999, 0).UTC()
 	putAll(t, a, mergeRec("k1", 1, 0.7, store.StatusOK), same, mergeRec("k3", 3, 0, store.StatusFailed))
 	putAll(t, b, &rerun, mergeRec("k3", 3, 0.9, store.StatusOK), mergeRec("k4", 4, 0.6, store.StatusOK))
-	if code := run([]string{"merge", a, b, "--into", into}); code != 0 {
+	if code := runOS([]string{"merge", a, b, "--into", into}); code != 0 {
 		t.Fatalf("merge: exit %d", code)
 	}
 	st, _ := store.Open(into)
@@ -54,7 +54,7 @@ func TestMergeStores(t *testing.T) {
 	}
 	// Merging again is a no-op; a failed record never replaces a result.
 	putAll(t, b, mergeRec("k1", 1, 0, store.StatusFailed))
-	if code := run([]string{"merge", "--into", into, a, b}); code != 0 {
+	if code := runOS([]string{"merge", "--into", into, a, b}); code != 0 {
 		t.Fatalf("merge again: exit %d", code)
 	}
 	if r, _ := st.Get("k1"); r.Status != store.StatusOK {
@@ -65,7 +65,7 @@ func TestMergeStores(t *testing.T) {
 	c := filepath.Join(dir, "c")
 	putAll(t, c, mergeRec("k2", 2, 0.75, store.StatusOK), mergeRec("k5", 5, 0.5, store.StatusOK))
 	before, _ := os.ReadFile(filepath.Join(into, "k2.json"))
-	if code := run([]string{"merge", c, "--into", into}); code != 1 {
+	if code := runOS([]string{"merge", c, "--into", into}); code != 1 {
 		t.Errorf("conflict: exit %d, want 1", code)
 	}
 	after, _ := os.ReadFile(filepath.Join(into, "k2.json"))
@@ -87,7 +87,7 @@ func TestMergeStores(t *testing.T) {
 	}
 	// Bad input: exit 2.
 	for _, args := range [][]string{{"merge", a}, {"merge", "--into", into}, {"merge", filepath.Join(dir, "none"), "--into", into}, {"merge", a, "--into", into, "--bogus"}} {
-		if code := run(args); code != 2 {
+		if code := runOS(args); code != 2 {
 			t.Errorf("bench %v: exit %d, want 2", args, code)
 		}
 	}
@@ -102,7 +102,7 @@ func TestReportSeveralResults(t *testing.T) {
 	putAll(t, b, mergeRec("k2", 2, 0.80, store.StatusOK), mergeRec("k1", 1, 0.70, store.StatusOK))
 	putAll(t, c, mergeRec("k1", 1, 0.10, store.StatusOK))
 	out := filepath.Join(dir, "out.csv")
-	if code := run([]string{"report", "--format", "csv", "--results", a, "--results", b, "--out", out}); code != 0 {
+	if code := runOS([]string{"report", "--format", "csv", "--results", a, "--results", b, "--out", out}); code != 0 {
 		t.Fatalf("report with two --results: exit %d", code)
 	}
 	text, _ := os.ReadFile(out)
@@ -110,21 +110,21 @@ func TestReportSeveralResults(t *testing.T) {
 	if !strings.Contains(string(text), "75") {
 		t.Errorf("report of the merged stores:\n%s", text)
 	}
-	recs, err := loadStores(resultsDirs(listFlag{a + "," + b}))
+	recs, err := loadStores(resultsDirs(listFlag{a + "," + b}), os.Stderr)
 	if err != nil || len(recs) != 2 {
 		t.Errorf("comma list: %d records, %v", len(recs), err)
 	}
-	if code := run([]string{"report", "--results", a + "," + c}); code != 1 {
+	if code := runOS([]string{"report", "--results", a + "," + c}); code != 1 {
 		t.Errorf("report over conflicting stores: exit %d, want 1", code)
 	}
 	base := filepath.Join(dir, "base.json")
-	if code := run([]string{"regress", "--update", "--baseline", base, "--results", a, "--results", b}); code != 0 {
+	if code := runOS([]string{"regress", "--update", "--baseline", base, "--results", a, "--results", b}); code != 0 {
 		t.Fatalf("regress --update with two --results: exit %d", code)
 	}
-	if code := run([]string{"regress", "--baseline", base, "--results", a + "," + b}); code != 0 {
+	if code := runOS([]string{"regress", "--baseline", base, "--results", a + "," + b}); code != 0 {
 		t.Errorf("regress against itself: exit %d", code)
 	}
-	if code := run([]string{"regress", "--baseline", base, "--results", a, "--results", c}); code != 1 {
+	if code := runOS([]string{"regress", "--baseline", base, "--results", a, "--results", c}); code != 1 {
 		t.Errorf("regress over conflicting stores: exit %d, want 1", code)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -18,8 +19,8 @@ import (
 // `bench perf` is dispatched from here until main.go's command switch gets its case (see
 // cmdPerf): package main's init runs after every imported package's init (the registries are
 // filled), before main.
-func cmdPerf(args []string) error {
-	fs := flag.NewFlagSet("perf", flag.ContinueOnError)
+func cmdPerf(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("perf", stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: bench perf [flags]\n\nTimes one training step (forward, backward, SGD with momentum 0.9 and weight decay 1e-4) and one\n"+
 			"evaluation step (forward under no-grad) of fixed models, in Go (this binary) and in PyTorch 2.1\n"+
@@ -88,7 +89,7 @@ func cmdPerf(args []string) error {
 		if err != nil {
 			return err
 		}
-		return json.NewEncoder(os.Stdout).Encode(gr)
+		return json.NewEncoder(stdout).Encode(gr)
 	}
 	if _, err := torchrt.ResolveDevice(*device); err != nil {
 		return usageError{err}
@@ -99,12 +100,12 @@ func cmdPerf(args []string) error {
 		}
 		lc := perf.LoaderConfig{Layout: *loader, Frames: *loaderFrames, Clips: *loaderClips, Batch: *loaderBatch,
 			Rounds: *rounds, Prefetch: bench.Prefetch, Python: *python, PythonPath: *pythonPath, Runner: *loaderRunner,
-			NoTorch: *noTorch, Threads: *threads, Log: os.Stderr}
+			NoTorch: *noTorch, Threads: *threads, Log: stderr}
 		rep, err := perf.RunLoader(lc)
 		if err != nil {
 			return err
 		}
-		rep.Print(os.Stdout)
+		rep.Print(stdout)
 		file := *out
 		if file == "perf.json" {
 			file = "perf-loader.json"
@@ -117,12 +118,12 @@ func cmdPerf(args []string) error {
 			if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
 				return err
 			}
-			fmt.Printf("report written to %s\n", file)
+			fmt.Fprintf(stdout, "report written to %s\n", file)
 		}
 		return nil
 	}
 	cfg := perf.Config{Device: *device, Threads: *threads, Seed: *seed, Rounds: *rounds, Scale: *scale, Python: *python,
-		PythonPath: *pythonPath, Runner: *runner, NoTorch: *noTorch, Log: os.Stderr,
+		PythonPath: *pythonPath, Runner: *runner, NoTorch: *noTorch, Log: stderr,
 		CellEpochs: *epochs, DataDir: *dataDir, CellRunner: *cellRunner, CellDir: *cellDir}
 	if exe, err := os.Executable(); err == nil {
 		cfg.GoExe = exe
@@ -168,8 +169,8 @@ func cmdPerf(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println()
-	rep.WriteTable(os.Stdout)
+	fmt.Fprintln(stdout)
+	rep.WriteTable(stdout)
 	if !cfg.NoTorch && len(rep.Models) > 0 {
 		var missed []string
 		for _, m := range rep.Models {
@@ -178,9 +179,9 @@ func cmdPerf(args []string) error {
 			}
 		}
 		if len(missed) == 0 {
-			fmt.Println("\ntargets (ratio ≤ 0.7 on the MLP models, ≤ 1.0 elsewhere, train and eval): all met")
+			fmt.Fprintln(stdout, "\ntargets (ratio ≤ 0.7 on the MLP models, ≤ 1.0 elsewhere, train and eval): all met")
 		} else {
-			fmt.Printf("\ntargets (ratio ≤ 0.7 on the MLP models, ≤ 1.0 elsewhere, train and eval): missed on %s\n", strings.Join(missed, ", "))
+			fmt.Fprintf(stdout, "\ntargets (ratio ≤ 0.7 on the MLP models, ≤ 1.0 elsewhere, train and eval): missed on %s\n", strings.Join(missed, ", "))
 		}
 	}
 	if !cfg.NoTorch && len(rep.Cells) > 0 {
@@ -191,9 +192,9 @@ func cmdPerf(args []string) error {
 			}
 		}
 		if len(missed) == 0 {
-			fmt.Println("cell targets (Go / PyTorch ≤ 0.7 per complete cell): all met")
+			fmt.Fprintln(stdout, "cell targets (Go / PyTorch ≤ 0.7 per complete cell): all met")
 		} else {
-			fmt.Printf("cell targets (Go / PyTorch ≤ 0.7 per complete cell): missed on %s\n", strings.Join(missed, ", "))
+			fmt.Fprintf(stdout, "cell targets (Go / PyTorch ≤ 0.7 per complete cell): missed on %s\n", strings.Join(missed, ", "))
 		}
 	}
 	if *out != "" {
@@ -204,7 +205,7 @@ func cmdPerf(args []string) error {
 		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
-		fmt.Printf("report written to %s\n", *out)
+		fmt.Fprintf(stdout, "report written to %s\n", *out)
 	}
 	return nil
 }

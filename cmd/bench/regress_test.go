@@ -35,22 +35,22 @@ func TestRegressBaselineFiles(t *testing.T) {
 		return p
 	}
 	empty := write("empty.json", `{"version": 1, "metric": "acc", "groups": []}`)
-	if code := run([]string{"regress", "--baseline", empty, "--results", res}); code != 2 {
+	if code := runOS([]string{"regress", "--baseline", empty, "--results", res}); code != 2 {
 		t.Errorf("empty baseline: exit %d, want 2", code)
 	}
 	old := write("old.json", `{"version": 1, "metric": "acc", "groups": [{"label": "joint", "dataset": "d", "encoder": "mlp", "mean": 0.81, "std": 0.0141, "n": 2}]}`)
-	if code := run([]string{"regress", "--baseline", old, "--results", res}); code != 0 {
+	if code := runOS([]string{"regress", "--baseline", old, "--results", res}); code != 0 {
 		t.Errorf("old-format baseline: exit %d, want 0", code)
 	}
 	dropped := write("dropped.json", `{"version": 1, "metric": "acc", "groups": [{"label": "joint", "dataset": "d", "encoder": "mlp", "mean": 0.95, "std": 0.0141, "n": 2}]}`)
-	if code := run([]string{"regress", "--baseline", dropped, "--results", res}); code != 1 {
+	if code := runOS([]string{"regress", "--baseline", dropped, "--results", res}); code != 1 {
 		t.Errorf("a 14-point drop: exit %d, want 1", code)
 	}
 	fresh := filepath.Join(dir, "fresh.json")
-	if code := run([]string{"regress", "--update", "--baseline", fresh, "--results", res}); code != 0 {
+	if code := runOS([]string{"regress", "--update", "--baseline", fresh, "--results", res}); code != 0 {
 		t.Fatalf("--update: exit %d", code)
 	}
-	if code := run([]string{"regress", "--baseline", fresh, "--results", res}); code != 0 {
+	if code := runOS([]string{"regress", "--baseline", fresh, "--results", res}); code != 0 {
 		t.Errorf("against its own baseline: exit %d, want 0", code)
 	}
 }

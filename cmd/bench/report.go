@@ -1,8 +1,8 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/mmfusion/bench/bench/data"
@@ -12,7 +12,7 @@ import (
 )
 
 // loadRecords reads every record of a store; unreadable files are reported by name and skipped.
-func loadRecords(dir string) ([]*store.Record, error) {
+func loadRecords(dir string, stderr io.Writer) ([]*store.Record, error) {
 	st, err := store.Open(dir)
 	if err != nil {
 		return nil, usageError{err}
@@ -22,7 +22,7 @@ func loadRecords(dir string) ([]*store.Record, error) {
 		return nil, usageError{err}
 	}
 	for _, p := range probs {
-		fmt.Fprintf(os.Stderr, "bench: skipping %v\n", p.Err)
+		fmt.Fprintf(stderr, "bench: skipping %v\n", p.Err)
 	}
 	if len(recs) == 0 {
 		return nil, usagef("no readable records in %s", dir)
@@ -30,8 +30,8 @@ func loadRecords(dir string) ([]*store.Record, error) {
 	return recs, nil
 }
 
-func cmdReport(args []string) error {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+func cmdReport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("report", stderr)
 	var results listFlag
 	fs.Var(&results, "results", "results store directory (default results); repeatable or a comma list: the stores are merged in memory by bench merge's rules")
 	format := fs.String("format", "md", "md, latex, csv or json")
@@ -41,8 +41,7 @@ func cmdReport(args []string) error {
 	out := fs.String("out", "", "write the table to this file instead of standard output")
 	withPID := fs.Bool("interactions", false, "add a row with each dataset's normalised PID (R/U1/U2/S %, train split of seed 1; discretised where the dataset has no raw categories)")
 	dataDir := fs.String("data-dir", os.Getenv("BENCH_DATA_DIR"), "root of real datasets (for --interactions)")
-	plot := fs.String("plot", "", "also draw the metric per method, one panel per dataset (bars with seed std and values), to this PNG/SVG/PDF file")
-	curves := fs.String("curves", "", "also draw validation accuracy per epoch per method (mean ± seed std band), one panel per dataset, to this PNG/SVG/PDF file")
+	plot := fs.String("plot", "", "also draw test accuracy per method and dataset (bars with seed std) to this PNG/SVG/PDF file")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -55,7 +54,7 @@ func cmdReport(args []string) error {
 	if m != reports.MetricAcc && m != reports.MetricMacroF1 && m != reports.MetricValAcc {
 		return usagef("--metric %q: want acc, macro_f1 or val_acc", *metric)
 	}
-	recs, err := loadStores(resultsDirs(results))
+	recs, err := loadStores(resultsDirs(results), stderr)
 	if err != nil {
 		return err
 	}
@@ -64,9 +63,9 @@ func cmdReport(args []string) error {
 		return err
 	}
 	if *withPID {
-		tab.Extra = append(tab.Extra, pidRow(tab, *dataDir))
+		tab.Extra = append(tab.Extra, pidRow(tab, *dataDir, stderr))
 	}
-	w := os.Stdout
+	w := stdout
 	if *out != "" {
 		f, err := os.Create(*out)
 		if err != nil {
@@ -82,13 +81,7 @@ func cmdReport(args []string) error {
 		if err := reports.Plot(*plot, tab); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "bench: wrote %s\n", *plot)
-	}
-	if *curves != "" {
-		if err := reports.Curves(*curves, recs, reports.Options{}); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "bench: wrote %s\n", *curves)
+		fmt.Fprintf(stderr, "bench: wrote %s\n", *plot)
 	}
 	return nil
 }
@@ -100,8 +93,8 @@ func (errRegression) Error() string {
 	return "accuracy regression against the baseline (see the table above)"
 }
 
-func cmdRegress(args []string) error {
-	fs := flag.NewFlagSet("regress", flag.ContinueOnError)
+func cmdRegress(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("regress", stderr)
 	var results listFlag
 	fs.Var(&results, "results", "results store directory (default results); repeatable or a comma list: the stores are merged in memory by bench merge's rules")
 	baseline := fs.String("baseline", "", "baseline JSON file (required)")
@@ -115,7 +108,7 @@ func cmdRegress(args []string) error {
 	if *baseline == "" {
 		return usagef("regress: --baseline FILE is required")
 	}
-	recs, err := loadStores(resultsDirs(results))
+	recs, err := loadStores(resultsDirs(results), stderr)
 	if err != nil {
 		return err
 	}
@@ -127,7 +120,7 @@ func cmdRegress(args []string) error {
 		if err := reports.WriteBaseline(*baseline, cur); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "bench: wrote baseline %s (%d groups)\n", *baseline, len(cur.Groups))
+		fmt.Fprintf(stderr, "bench: wrote baseline %s (%d groups)\n", *baseline, len(cur.Groups))
 		return nil
 	}
 	base, err := reports.ReadBaseline(*baseline)
@@ -135,7 +128,7 @@ func cmdRegress(args []string) error {
 		return usageError{err}
 	}
 	diff, failed := reports.Compare(base, cur, reports.Tolerance{Abs: *abs, K: *k})
-	if err := reports.RenderDiff(os.Stdout, diff, *format); err != nil {
+	if err := reports.RenderDiff(stdout, diff, *format); err != nil {
 		return err
 	}
 	if failed {
@@ -145,7 +138,7 @@ func cmdRegress(args []string) error {
 }
 
 // pidRow estimates each dataset column's PID once (seed 1, train split) for the report's extra row.
-func pidRow(tab *reports.Table, dataDir string) reports.ExtraRow {
+func pidRow(tab *reports.Table, dataDir string, stderr io.Writer) reports.ExtraRow {
 	row := reports.ExtraRow{Label: "PID R/U1/U2/S (%)", Cells: map[reports.Column]string{}}
 	done := map[string]string{}
 	for _, c := range tab.Columns {
@@ -153,9 +146,9 @@ func pidRow(tab *reports.Table, dataDir string) reports.ExtraRow {
 		if !ok {
 			text = "n/a"
 			if set, err := data.Load(c.Dataset, 1, dataDir); err != nil {
-				fmt.Fprintf(os.Stderr, "bench: interactions of %s: %v\n", c.Dataset, err)
+				fmt.Fprintf(stderr, "bench: interactions of %s: %v\n", c.Dataset, err)
 			} else if est, err := interactions.ForDataset(set, "train", nil, "", interactions.DiscretizeOptions{Seed: 1}); err != nil {
-				fmt.Fprintf(os.Stderr, "bench: interactions of %s: %v\n", c.Dataset, err)
+				fmt.Fprintf(stderr, "bench: interactions of %s: %v\n", c.Dataset, err)
 			} else {
 				n := est.PID.Norm
 				text = fmt.Sprintf("%.0f/%.0f/%.0f/%.0f", n.R, n.U1, n.U2, n.S)

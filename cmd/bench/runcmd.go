@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -82,8 +82,8 @@ func parseSeeds(s string) ([]int64, error) {
 	return seeds, nil
 }
 
-func cmdRun(args []string) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+func cmdRun(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
 	methods := fs.String("methods", "all", "comma-separated method names, or all")
 	datasets := fs.String("dataset", "synthetic", "comma-separated dataset specs, e.g. synthetic:mix=0.5R+0.5S")
 	encoders := fs.String("encoder", "mlp", "comma-separated encoder names")
@@ -155,7 +155,7 @@ func cmdRun(args []string) error {
 		return usageError{err}
 	}
 	for _, why := range skipped {
-		fmt.Fprintf(os.Stderr, "bench: skipping: %s\n", why)
+		fmt.Fprintf(stderr, "bench: skipping: %s\n", why)
 	}
 	if *preset != "" {
 		if plan, err = applyPresets(plan, *preset, st, opt); err != nil {
@@ -163,7 +163,7 @@ func cmdRun(args []string) error {
 		}
 	}
 	if sf.slurm() {
-		return launchSlurm(fs, args, sf, plan, st, *results, *dryRun, *force)
+		return launchSlurm(stdout, stderr, fs, args, sf, plan, st, *results, *dryRun, *force)
 	}
 	if *shard != "" {
 		i, n, err := sweep.ParseShard(*shard)
@@ -173,11 +173,11 @@ func cmdRun(args []string) error {
 		plan = sweep.Shard(plan, i, n)
 	}
 	if *dryRun {
-		return printPlan(plan, *results)
+		return printPlan(stdout, plan, *results)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	sum, runErr := sweep.Run(ctx, plan, opt, st, os.Stderr)
+	sum, runErr := sweep.Run(ctx, plan, opt, st, stderr)
 	others := ""
 	if sum.ByOthers > 0 {
 		others = fmt.Sprintf(", %d of them stored by another run meanwhile", sum.ByOthers)
@@ -186,7 +186,7 @@ func cmdRun(args []string) error {
 	if sum.Unfinished > 0 {
 		unfinished = fmt.Sprintf(", %d stopped unfinished (nothing stored)", sum.Unfinished)
 	}
-	fmt.Fprintf(os.Stderr, "done: %d trained, %d skipped (already in %s%s), %d diverged, %d failed%s, in %s\n",
+	fmt.Fprintf(stderr, "done: %d trained, %d skipped (already in %s%s), %d diverged, %d failed%s, in %s\n",
 		sum.Ran, sum.Skipped, *results, others, sum.Diverged, sum.Failed, unfinished, sum.Wall.Round(1e8))
 	if runErr != nil {
 		return interrupted(ctx, runErr, *results)
@@ -195,7 +195,7 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := reports.Leaderboard(os.Stdout, recs); err != nil {
+	if err := reports.Leaderboard(stdout, recs); err != nil {
 		return err
 	}
 	if sum.Failed > 0 {
@@ -204,7 +204,7 @@ func cmdRun(args []string) error {
 	return nil
 }
 
-func printPlan(plan []*sweep.Planned, results string) error {
+func printPlan(w io.Writer, plan []*sweep.Planned, results string) error {
 	todo, width := 0, 20
 	for _, p := range plan {
 		width = max(width, len(p.Cell.Label()))
@@ -218,7 +218,7 @@ func printPlan(plan []*sweep.Planned, results string) error {
 		} else {
 			todo++
 		}
-		fmt.Printf("%s  %-*s %-28s %-8s seed %-4d %s\n", state, width, p.Cell.Label(), p.Cell.Dataset, p.Cell.Encoder, p.Cell.Seed, p.Key)
+		fmt.Fprintf(w, "%s  %-*s %-28s %-8s seed %-4d %s\n", state, width, p.Cell.Label(), p.Cell.Dataset, p.Cell.Encoder, p.Cell.Seed, p.Key)
 		if t := p.Cell.Train; t.Recipe != "" && !seen[p.Cell.Method+" "+p.Cell.Dataset] {
 			seen[p.Cell.Method+" "+p.Cell.Dataset] = true
 			line := fmt.Sprintf("  %s on %s: %s; from %s", p.Cell.Method, p.Cell.Dataset, bench.DescribeRecipe(t), t.RecipeSource)
@@ -229,10 +229,10 @@ func printPlan(plan []*sweep.Planned, results string) error {
 		}
 	}
 	if len(recipes) > 0 {
-		fmt.Println("reference recipes:")
-		fmt.Println(strings.Join(recipes, "\n"))
+		fmt.Fprintln(w, "reference recipes:")
+		fmt.Fprintln(w, strings.Join(recipes, "\n"))
 	}
-	fmt.Printf("%d cells: %d to run, %d already in %s\n", len(plan), todo, len(plan)-todo, results)
+	fmt.Fprintf(w, "%d cells: %d to run, %d already in %s\n", len(plan), todo, len(plan)-todo, results)
 	return nil
 }
 

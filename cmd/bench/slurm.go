@@ -269,7 +269,7 @@ var slurmLookPath = exec.LookPath
 var slurmPoll = 5 * time.Second
 
 // launchSlurm writes the job script, submits it, follows the job and prints the leaderboard.
-func launchSlurm(fs *flag.FlagSet, args []string, sf *slurmFlags, plan []*sweep.Planned, st *store.Store, results string, dryRun, force bool) error {
+func launchSlurm(stdout, stderr io.Writer, fs *flag.FlagSet, args []string, sf *slurmFlags, plan []*sweep.Planned, st *store.Store, results string, dryRun, force bool) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -297,13 +297,13 @@ func launchSlurm(fs *flag.FlagSet, args []string, sf *slurmFlags, plan []*sweep.
 		}
 	}
 	if dryRun {
-		fmt.Print(text)
-		fmt.Fprintf(os.Stderr, "bench: %d cells (%d to run) in %d array tasks; not submitted (--dry-run)\n", len(plan), todo, job.Shards)
+		fmt.Fprint(stdout, text)
+		fmt.Fprintf(stderr, "bench: %d cells (%d to run) in %d array tasks; not submitted (--dry-run)\n", len(plan), todo, job.Shards)
 		return nil
 	}
 	if todo == 0 {
-		fmt.Fprintf(os.Stderr, "bench: all %d cells are already in %s; nothing submitted\n", len(plan), results)
-		return printLeaderboard(plan, st)
+		fmt.Fprintf(stderr, "bench: all %d cells are already in %s; nothing submitted\n", len(plan), results)
+		return printLeaderboard(stdout, plan, st)
 	}
 	for _, c := range []string{"sbatch", "squeue"} {
 		if _, err := slurmLookPath(c); err != nil {
@@ -326,16 +326,16 @@ func launchSlurm(fs *flag.FlagSet, args []string, sf *slurmFlags, plan []*sweep.
 	if _, err := strconv.Atoi(id); err != nil {
 		return fmt.Errorf("sbatch --parsable printed %q, not a job id", strings.TrimSpace(string(out)))
 	}
-	fmt.Fprintf(os.Stderr, "bench: submitted Slurm job %s: %d array tasks for %d cells (%d to run); script %s, logs %s\n",
+	fmt.Fprintf(stderr, "bench: submitted Slurm job %s: %d array tasks for %d cells (%d to run); script %s, logs %s\n",
 		id, job.Shards, len(plan), todo, path, taskLog(absResults, id, 0)+" …")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	f := &follower{id: id, shards: job.Shards, plan: plan, results: absResults, force: force, since: submitted, w: os.Stderr}
+	f := &follower{id: id, shards: job.Shards, plan: plan, results: absResults, force: force, since: submitted, w: stderr, out: stdout}
 	if err := f.follow(ctx); err != nil {
 		if ctx.Err() != nil {
 			stop() // a second Ctrl-C ends this process
-			return cancelOffer(id, os.Stdin, os.Stderr, term.IsTerminal(int(os.Stdin.Fd())))
+			return cancelOffer(id, os.Stdin, stderr, term.IsTerminal(int(os.Stdin.Fd())))
 		}
 		return err
 	}
@@ -370,7 +370,8 @@ type follower struct {
 	results string
 	force   bool
 	since   time.Time
-	w       io.Writer
+	w       io.Writer // progress and task reports
+	out     io.Writer // the leaderboard
 	last    string
 }
 
@@ -542,7 +543,7 @@ func (f *follower) finish(st *store.Store) error {
 		return fmt.Errorf("%d of %d cells have no record; rerunning the same command submits the grid again and its tasks skip the stored cells", len(f.plan)-n, len(f.plan))
 	}
 	fmt.Fprintf(f.w, "bench: Slurm job %s done: %d cells stored in %s\n", f.id, n, f.results)
-	if err := printLeaderboard(f.plan, st); err != nil {
+	if err := printLeaderboard(f.out, f.plan, st); err != nil {
 		return err
 	}
 	if len(bad) > 0 {
@@ -552,12 +553,12 @@ func (f *follower) finish(st *store.Store) error {
 }
 
 // printLeaderboard prints the report bench run prints at the end; a failed cell makes it an error.
-func printLeaderboard(plan []*sweep.Planned, st *store.Store) error {
+func printLeaderboard(w io.Writer, plan []*sweep.Planned, st *store.Store) error {
 	recs, err := sweep.Records(plan, st)
 	if err != nil {
 		return err
 	}
-	if err := reports.Leaderboard(os.Stdout, recs); err != nil {
+	if err := reports.Leaderboard(w, recs); err != nil {
 		return err
 	}
 	failed := 0

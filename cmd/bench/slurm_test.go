@@ -117,13 +117,13 @@ func TestSlurmFlagChecks(t *testing.T) {
 // writes nothing; without sbatch on PATH the error says so, before anything is written.
 func TestRunSlurmLauncher(t *testing.T) {
 	res := filepath.Join(t.TempDir(), "results")
-	if code := run([]string{"run", "--methods", "jiont", "--launcher", "slurm", "--shards", "2", "--results", res}); code != 2 {
+	if code := runOS([]string{"run", "--methods", "jiont", "--launcher", "slurm", "--shards", "2", "--results", res}); code != 2 {
 		t.Errorf("bad grid: exit %d, want 2", code)
 	}
 	grid := []string{"run", "--methods", "joint", "--dataset", "synthetic:train=40,val=20,test=20", "--seeds", "2", "--epochs", "1",
 		"--launcher", "slurm", "--shards", "2", "--results", res}
 	stdout := captureStdout(t, func() {
-		if code := run(append(grid, "--dry-run")); code != 0 {
+		if code := runOS(append(grid, "--dry-run")); code != 0 {
 			t.Errorf("--dry-run: exit %d", code)
 		}
 	})
@@ -133,7 +133,7 @@ func TestRunSlurmLauncher(t *testing.T) {
 	old := slurmLookPath
 	slurmLookPath = func(string) (string, error) { return "", exec.ErrNotFound }
 	defer func() { slurmLookPath = old }()
-	if code := run(grid); code != 1 {
+	if code := runOS(grid); code != 1 {
 		t.Errorf("without sbatch: exit %d, want 1", code)
 	}
 	if _, err := os.Stat(res); err == nil {

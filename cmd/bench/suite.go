@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -43,8 +42,6 @@ type dataMissing struct{ msg string }
 
 func (d dataMissing) Error() string { return d.msg }
 func (d dataMissing) ExitCode() int { return 3 }
-
-func cmdSuite(args []string) error { return suiteMain(args, os.Stdout, os.Stderr) }
 
 func suiteMain(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -122,8 +119,7 @@ type suiteGrid struct {
 }
 
 func suiteRun(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("suite run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("suite run", stderr)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), suiteHelp); fs.PrintDefaults() }
 	dataDir := fs.String("data-dir", os.Getenv("BENCH_DATA_DIR"), "root of real datasets (default $BENCH_DATA_DIR, else ../shared/data), e.g. a 'bench export' folder")
 	seeds := fs.String("seeds", "", "seeds: N (1..N) or a list; default the suite's")
@@ -183,7 +179,7 @@ func suiteRun(args []string, stdout, stderr io.Writer) error {
 	if *dryRun {
 		for _, p := range g.plans {
 			fmt.Fprintf(stdout, "recipe %s:\n", p.recipe)
-			if err := printPlan(p.plan, *results); err != nil {
+			if err := printPlan(stdout, p.plan, *results); err != nil {
 				return err
 			}
 		}

@@ -104,11 +104,11 @@ func TestSuiteBadInput(t *testing.T) {
 		"bad subcommand":    {"suite", "walk"},
 		"bad spec":          {"suite", "run", good, "--spec", "Q=synthetic", "--results", res},
 	} {
-		if code := run(args); code != 2 {
+		if code := runOS(args); code != 2 {
 			t.Errorf("%s: exit %d, want 2", name, code)
 		}
 	}
-	if code := run([]string{"suite", "run", "dmi/tab2", "--data-dir", filepath.Join(dir, "empty"), "--results", res}); code != 3 {
+	if code := runOS([]string{"suite", "run", "dmi/tab2", "--data-dir", filepath.Join(dir, "empty"), "--results", res}); code != 3 {
 		t.Errorf("missing data: exit %d, want 3", code)
 	}
 	if _, err := os.Stat(res); err == nil {
@@ -155,7 +155,7 @@ func TestSuiteRunTiny(t *testing.T) {
 	if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
 		t.Fatalf("heatmap not written as PNG: %v", err)
 	}
-	recs, err := loadRecords(res)
+	recs, err := loadRecords(res, os.Stderr)
 	if err != nil || len(recs) != 8 {
 		t.Fatalf("%d records (%v), want 2 methods × 2 datasets × 2 seeds", len(recs), err)
 	}

@@ -60,14 +60,14 @@ func TestTensorBoardFlag(t *testing.T) {
 	os.WriteFile(file, nil, 0o644)
 	for _, cmd := range [][]string{tbArgs(res, filepath.Join(file, "tb")),
 		{"tune", "--methods", "joint", "--budget", "1", "--seeds", "1", "--epochs", "1", "--results", res, "--tensorboard", filepath.Join(file, "tb")}} {
-		if code := run(cmd); code != 2 {
+		if code := runOS(cmd); code != 2 {
 			t.Fatalf("bench %v: exit %d, want 2", cmd, code)
 		}
 	}
 	if _, err := os.Stat(res); err == nil {
 		t.Fatal("a bad --tensorboard created the results store")
 	}
-	if code := run(tbArgs(res, tb)); code != 0 {
+	if code := runOS(tbArgs(res, tb)); code != 0 {
 		t.Fatalf("run exited %d", code)
 	}
 	files := tbFiles(t, tb)
@@ -99,7 +99,7 @@ func TestTensorBoardFlag(t *testing.T) {
 		t.Errorf("run names %v", want)
 	}
 	// A rerun finds both cells stored: it trains nothing and writes no event file.
-	if code := run(tbArgs(res, tb)); code != 0 {
+	if code := runOS(tbArgs(res, tb)); code != 0 {
 		t.Fatalf("rerun exited %d", code)
 	}
 	if again := tbFiles(t, tb); !reflect.DeepEqual(again, files) {
@@ -117,7 +117,7 @@ func TestWriteXCheckEvents(t *testing.T) {
 		t.Skip("XCHECK_EVENTS_DIR not set (scripts/xcheck/tensorboard.py sets it)")
 	}
 	res := t.TempDir()
-	if code := run(tbArgs(res, filepath.Join(out, "events"))); code != 0 {
+	if code := runOS(tbArgs(res, filepath.Join(out, "events"))); code != 0 {
 		t.Fatalf("run exited %d", code)
 	}
 	b, err := json.MarshalIndent(expectedRuns(t, res), "", " ")

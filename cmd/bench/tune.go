@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,8 +17,8 @@ import (
 	"github.com/mmfusion/bench/reports"
 )
 
-func cmdTune(args []string) error {
-	fs := flag.NewFlagSet("tune", flag.ContinueOnError)
+func cmdTune(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("tune", stderr)
 	methods := fs.String("methods", "all", "comma-separated method names, or all")
 	dataset := fs.String("dataset", "synthetic", "one dataset spec")
 	encoder := fs.String("encoder", "mlp", "one encoder")
@@ -83,7 +83,7 @@ func cmdTune(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	trials, err := tune.RunTrials(ctx, o, st, os.Stderr)
+	trials, err := tune.RunTrials(ctx, o, st, stderr)
 	if err != nil {
 		return interrupted(ctx, err, *results)
 	}
@@ -93,11 +93,11 @@ func cmdTune(args []string) error {
 	}
 	for _, m := range o.Methods {
 		p := chosen[m]
-		fmt.Fprintf(os.Stderr, "%s: best of %d trials is trial %d (val acc %.3f): lr %.3g, batch %d, %v → %s\n", m, o.Budget,
+		fmt.Fprintf(stderr, "%s: best of %d trials is trial %d (val acc %.3f): lr %.3g, batch %d, %v → %s\n", m, o.Budget,
 			p.Tuning.BestTrial, p.Tuning.BestValAcc, p.Config.LR, p.Config.BatchSize, p.Config.Params,
 			tune.PresetPath(o.PresetDir, o.Dataset, o.Encoder, m))
 	}
-	plan, err := tune.RunFinal(ctx, o, chosen, st, os.Stderr)
+	plan, err := tune.RunFinal(ctx, o, chosen, st, stderr)
 	if err != nil {
 		return interrupted(ctx, err, *results)
 	}
@@ -109,7 +109,7 @@ func cmdTune(args []string) error {
 	if err != nil {
 		return err
 	}
-	return reports.Render(os.Stdout, tab, "md")
+	return reports.Render(stdout, tab, "md")
 }
 
 func interrupted(ctx context.Context, err error, results string) error {

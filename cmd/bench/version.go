@@ -1,8 +1,8 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"io"
 	"runtime"
 
 	"github.com/mmfusion/bench/bench"
@@ -10,8 +10,8 @@ import (
 	"github.com/mmfusion/bench/bench/torchrt"
 )
 
-func cmdVersion(args []string) error {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+func cmdVersion(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("version", stderr)
 	device := fs.String("device", "auto", "device to report: auto, cpu, cuda or cuda:N")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
@@ -20,13 +20,13 @@ func cmdVersion(args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	fmt.Printf("bench     %s\n", bench.Version)
-	fmt.Printf("commit    %s\n", sweep.GitCommit())
-	fmt.Printf("go        %s\n", runtime.Version())
-	fmt.Printf("gotch     %s\n", torchrt.GotchVersion())
-	fmt.Printf("libtorch  %s (%s)\n", torchrt.LibtorchVersion(), torchrt.LibtorchPath())
-	fmt.Printf("build     %s\n", torchrt.Build())
-	fmt.Printf("device    %s\n", torchrt.DeviceName(dev))
-	fmt.Printf("threads   %d intra-op (cores: %d)\n", torchrt.NumThreads(), runtime.NumCPU())
+	fmt.Fprintf(stdout, "bench     %s\n", bench.Version)
+	fmt.Fprintf(stdout, "commit    %s\n", sweep.GitCommit())
+	fmt.Fprintf(stdout, "go        %s\n", runtime.Version())
+	fmt.Fprintf(stdout, "gotch     %s\n", torchrt.GotchVersion())
+	fmt.Fprintf(stdout, "libtorch  %s (%s)\n", torchrt.LibtorchVersion(), torchrt.LibtorchPath())
+	fmt.Fprintf(stdout, "build     %s\n", torchrt.Build())
+	fmt.Fprintf(stdout, "device    %s\n", torchrt.DeviceName(dev))
+	fmt.Fprintf(stdout, "threads   %d intra-op (cores: %d)\n", torchrt.NumThreads(), runtime.NumCPU())
 	return nil
 }
