@@ -201,9 +201,9 @@ func TestGoldenReport(t *testing.T) {
 	golden(t, "report-md-macro_f1.golden", r.stdout)
 }
 
-// The leaderboard bench run prints at the end of a sweep (the table a terminal shows), here of a
-// grid whose cells are all in the store: nothing trains. The records are written under the keys
-// the dry run plans.
+// The leaderboard bench run prints at the end of a sweep (the terminal table; a buffer is not a
+// terminal, so it is drawn in plain ASCII), here of a grid whose cells are all in the store: nothing
+// trains. The records are written under the keys the dry run plans.
 func TestGoldenRunLeaderboard(t *testing.T) {
 	tmp := t.TempDir()
 	res := filepath.Join(tmp, "results")

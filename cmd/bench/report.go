@@ -41,7 +41,8 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "write the table to this file instead of standard output")
 	withPID := fs.Bool("interactions", false, "add a row with each dataset's normalised PID (R/U1/U2/S %, train split of seed 1; discretised where the dataset has no raw categories)")
 	dataDir := fs.String("data-dir", os.Getenv("BENCH_DATA_DIR"), "root of real datasets (for --interactions)")
-	plot := fs.String("plot", "", "also draw test accuracy per method and dataset (bars with seed std) to this PNG/SVG/PDF file")
+	plot := fs.String("plot", "", "also draw the metric per method, one panel per dataset (bars with seed std and values), to this PNG/SVG/PDF file")
+	curves := fs.String("curves", "", "also draw validation accuracy per epoch per method (mean ± seed std band), one panel per dataset, to this PNG/SVG/PDF file")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -82,6 +83,12 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stderr, "bench: wrote %s\n", *plot)
+	}
+	if *curves != "" {
+		if err := reports.Curves(*curves, recs, reports.Options{}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "bench: wrote %s\n", *curves)
 	}
 	return nil
 }
