@@ -33,6 +33,9 @@ type TextTable struct {
 	Header []string
 	Align  []Align
 	Rows   [][]string
+	// WrapLast wraps the last column (free text) at word boundaries so that a styled table fits
+	// the terminal's width; plain output is never wrapped, so each row stays one line for grep.
+	WrapLast bool
 }
 
 func (tt TextTable) writer() table.Writer {
@@ -41,6 +44,11 @@ func (tt TextTable) writer() table.Writer {
 	for _, r := range tt.Rows {
 		w.AppendRow(toRow(r))
 	}
+	w.SetColumnConfigs(tt.columnConfigs())
+	return w
+}
+
+func (tt TextTable) columnConfigs() []table.ColumnConfig {
 	var cfg []table.ColumnConfig
 	for i, a := range tt.Align {
 		al := text.AlignLeft
@@ -49,8 +57,7 @@ func (tt TextTable) writer() table.Writer {
 		}
 		cfg = append(cfg, table.ColumnConfig{Number: i + 1, Align: al, AlignHeader: al})
 	}
-	w.SetColumnConfigs(cfg)
-	return w
+	return cfg
 }
 
 func toRow(cells []string) table.Row {
@@ -72,8 +79,29 @@ func (tt TextTable) Markdown() string {
 // Terminal renders the table for a terminal: rounded box lines and a bold header when styled, else
 // plain ASCII (columns separated by |, a dashed line under the header, no escape sequences). It
 // ends in a newline.
-func (tt TextTable) Terminal(styled bool) string {
+func (tt TextTable) Terminal(styled bool) string { return tt.terminal(styled, 0) }
+
+// terminal renders for a terminal of the given width in columns (0: unknown, no wrapping).
+func (tt TextTable) terminal(styled bool, width int) string {
 	w := tt.writer()
+	if last := len(tt.Header) - 1; styled && tt.WrapLast && width > 0 && last > 0 {
+		used := 1 // the left border; each column adds its padding and right border
+		for c := 0; c < last; c++ {
+			colW := text.StringWidthWithoutEscSequences(tt.Header[c])
+			for _, r := range tt.Rows {
+				if c < len(r) {
+					colW = max(colW, text.StringWidthWithoutEscSequences(r[c]))
+				}
+			}
+			used += colW + 3
+		}
+		cfg := tt.columnConfigs()
+		for len(cfg) <= last {
+			cfg = append(cfg, table.ColumnConfig{Number: len(cfg) + 1})
+		}
+		cfg[last].WidthMax, cfg[last].WidthMaxEnforcer = max(width-used-3, 30), text.WrapSoft
+		w.SetColumnConfigs(cfg)
+	}
 	var s table.Style
 	if styled {
 		s = table.StyleRounded
@@ -98,7 +126,13 @@ func trimLines(s string) string {
 
 // WriteTerminal writes tt to w, styled when w is a terminal (see Styled).
 func WriteTerminal(w io.Writer, tt TextTable) error {
-	_, err := io.WriteString(w, tt.Terminal(Styled(w)))
+	styled, width := Styled(w), 0
+	if f, ok := w.(*os.File); ok && styled {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
+			width = cols
+		}
+	}
+	_, err := io.WriteString(w, tt.terminal(styled, width))
 	return err
 }
 

@@ -6,11 +6,11 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/mmfusion/bench/bench/data"
 	"github.com/mmfusion/bench/bench/store"
 	"github.com/mmfusion/bench/interactions"
+	"github.com/mmfusion/bench/reports"
 )
 
 func cmdInteractions(args []string, stdout, stderr io.Writer) error {
@@ -57,8 +57,9 @@ func cmdInteractions(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "dataset\tsplit\tn\tY\tR\tU1\tU2\tS\tI(X1,X2;Y)\tR%\tU1%\tU2%\tS%\t")
+	L, R := reports.AlignLeft, reports.AlignRight
+	tab := reports.TextTable{Header: []string{"dataset", "split", "n", "Y", "R", "U1", "U2", "S", "I(X1,X2;Y)", "R%", "U1%", "U2%", "S%"},
+		Align: []reports.Align{L, L, R, L, R, R, R, R, R, R, R, R, R}}
 	var notes []string
 	for _, spec := range datasets {
 		set, err := data.Load(spec, *seed, *dataDir)
@@ -80,8 +81,14 @@ func cmdInteractions(args []string, stdout, stderr io.Writer) error {
 			y = "model"
 		}
 		p := est.PID
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", spec, est.Split, est.N, y,
-			p.R, p.U1, p.U2, p.S, p.I12, p.Norm.R, p.Norm.U1, p.Norm.U2, p.Norm.S)
+		row := []string{spec, est.Split, fmt.Sprint(est.N), y}
+		for _, v := range []float64{p.R, p.U1, p.U2, p.S, p.I12} {
+			row = append(row, fmt.Sprintf("%.4f", v))
+		}
+		for _, v := range []float64{p.Norm.R, p.Norm.U1, p.Norm.U2, p.Norm.S} {
+			row = append(row, fmt.Sprintf("%.1f", v))
+		}
+		tab.Rows = append(tab.Rows, row)
 		if *bootstrap > 0 {
 			b, err := interactions.Bootstrap(est.X1, est.X2, est.Y, *bootstrap, 0.95, uint64(*seed))
 			if err != nil {
@@ -106,7 +113,9 @@ func cmdInteractions(args []string, stdout, stderr io.Writer) error {
 			notes = append(notes, line)
 		}
 	}
-	w.Flush()
+	if err := reports.WriteTerminal(stdout, tab); err != nil {
+		return err
+	}
 	fmt.Fprintln(stdout, "\nR, U1, U2, S and I in bits (BROJA PID, certified to 1e-6 bits); R%…S% normalised to 100.")
 	for _, n := range notes {
 		fmt.Fprintln(stdout, "- "+n)

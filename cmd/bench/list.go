@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/mmfusion/bench/bench"
 	"github.com/mmfusion/bench/bench/data"
 	"github.com/mmfusion/bench/bench/store"
+	"github.com/mmfusion/bench/reports"
 )
 
 func cmdList(args []string, stdout, stderr io.Writer) error {
@@ -20,28 +20,46 @@ func cmdList(args []string, stdout, stderr io.Writer) error {
 	if *recipes {
 		return listRecipes(stdout)
 	}
-	w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	defer w.Flush()
-	// One line per parameter: name=default, the values it may take (its range, or an enum's values),
-	// and its help.
-	printParams := func(ps []bench.ParamSpec) {
+	// One table per registry: a row per entry (name, description), then for methods and encoders a
+	// row per parameter: name=default, the values it may take (its range, or an enum's values), and
+	// its help.
+	withParams := func(what string) reports.TextTable {
+		return reports.TextTable{Header: []string{what, "parameter=default", "values", "description"}, WrapLast: true}
+	}
+	addParams := func(tt *reports.TextTable, ps []bench.ParamSpec) {
 		for _, p := range ps {
-			fmt.Fprintf(w, "      %s=%s\t%s\t%s\n", p.Name, p.Default, p.Allowed(), p.Help)
+			tt.Rows = append(tt.Rows, []string{"", p.Name + "=" + p.Default, p.Allowed(), p.Help})
 		}
 	}
-	fmt.Fprintln(w, "methods (set with --set METHOD.KEY=VALUE):")
+	methods := withParams("method")
 	for _, e := range bench.Methods.Entries() {
-		fmt.Fprintf(w, "  %s\t%s\n", e.Name, e.Description)
-		printParams(e.Value.Params)
+		methods.Rows = append(methods.Rows, []string{e.Name, "", "", e.Description})
+		addParams(&methods, e.Value.Params)
 	}
-	fmt.Fprintln(w, "\ndatasets (parameters in the spec: NAME:KEY=VALUE,...):")
+	datasets := reports.TextTable{Header: []string{"dataset", "description"}, WrapLast: true}
 	for _, e := range data.Datasets.Entries() {
-		fmt.Fprintf(w, "  %s\t%s\n", e.Name, e.Description)
+		datasets.Rows = append(datasets.Rows, []string{e.Name, e.Description})
 	}
-	fmt.Fprintln(w, "\nencoders (set with --set ENCODER.KEY=VALUE):")
+	encoders := withParams("encoder")
 	for _, e := range bench.Encoders.Entries() {
-		fmt.Fprintf(w, "  %s\t%s\n", e.Name, e.Description)
-		printParams(e.Value.Params)
+		encoders.Rows = append(encoders.Rows, []string{e.Name, "", "", e.Description})
+		addParams(&encoders, e.Value.Params)
+	}
+	for i, sec := range []struct {
+		title string
+		tt    reports.TextTable
+	}{
+		{"methods (set with --set METHOD.KEY=VALUE):", methods},
+		{"datasets (parameters in the spec: NAME:KEY=VALUE,...):", datasets},
+		{"encoders (set with --set ENCODER.KEY=VALUE):", encoders},
+	} {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintln(stdout, sec.title)
+		if err := reports.WriteTerminal(stdout, sec.tt); err != nil {
+			return err
+		}
 	}
 	return nil
 }
