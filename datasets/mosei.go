@@ -94,16 +94,23 @@ func loadMosei(opt data.Options) (*data.Set, error) {
 			return nil, err
 		}
 	}
+	return moseiSet("mosei", p.used, mo.classes, dir, raw, mo)
+}
+
+// moseiSet checks the splits' shapes and builds the set of a MultiBench-layout dataset (mosei,
+// urfunny) from its raw splits (train, valid, test).
+func moseiSet(name string, params map[string]string, classes int, dir string, raw []*moseiRaw, mo *moseiOptions) (*data.Set, error) {
 	if err := checkMoseiShapes(dir, raw); err != nil {
 		return nil, err
 	}
-	set := &data.Set{Name: "mosei", Params: p.used, NumClasses: mo.classes}
+	set := &data.Set{Name: name, Params: params, NumClasses: classes}
 	for _, m := range mo.mods {
 		a := raw[0].x[m]
 		set.Modalities = append(set.Modalities, data.Modality{Name: m, Shape: []int64{int64(a.Shape[1]), int64(a.Shape[2])}, Role: moseiRoles[m]})
 	}
 	splits := make([]*data.Split, len(raw))
 	for k, r := range raw {
+		var err error
 		if splits[k], err = r.build(mo); err != nil {
 			return nil, err
 		}

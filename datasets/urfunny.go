@@ -96,23 +96,5 @@ func loadURFunny(opt data.Options) (*data.Set, error) {
 			}
 		}
 	}
-	if err := checkMoseiShapes(dir, raw); err != nil {
-		return nil, err
-	}
-	set := &data.Set{Name: "urfunny", Params: p.used, NumClasses: 2}
-	for _, m := range mo.mods {
-		a := raw[0].x[m]
-		set.Modalities = append(set.Modalities, data.Modality{Name: m, Shape: []int64{int64(a.Shape[1]), int64(a.Shape[2])}, Role: moseiRoles[m]})
-	}
-	splits := make([]*data.Split, len(raw))
-	for k, r := range raw {
-		if splits[k], err = r.build(mo); err != nil {
-			return nil, err
-		}
-	}
-	set.Train, set.Val, set.Test = splits[0], splits[1], splits[2]
-	if err := set.Finish(); err != nil {
-		return nil, err
-	}
-	return set, nil
+	return moseiSet("urfunny", p.used, 2, dir, raw, mo)
 }
