@@ -127,6 +127,26 @@ func (s *clipSource) Digest(h io.Writer) {
 	h.Write(b.Bytes())
 }
 
+// finishClipSet gives set its three splits, each a clipSource made from tmpl (dataset, digest, root,
+// cache, read) with the split's name and samples; the training split also gets augment (nil: none),
+// then validates the set (data.Set.Finish).
+func finishClipSet(set *data.Set, tmpl clipSource, augment func(c *clipSample, dst [][]float32, r *rand.Rand) error,
+	train, val, test []clipSample) (*data.Set, error) {
+	mk := func(split string, s []clipSample) *data.Split {
+		src := tmpl
+		src.split, src.samples = split, s
+		if split == "train" {
+			src.augment = augment
+		}
+		return src.dataSplit()
+	}
+	set.Train, set.Val, set.Test = mk("train", train), mk("val", val), mk("test", test)
+	if err := set.Finish(); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
 // dataSplit wraps the source as a data.Split.
 func (s *clipSource) dataSplit() *data.Split {
 	y := make([]int64, len(s.samples))

@@ -144,7 +144,7 @@ func loadCremad(opt data.Options) (*data.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	augment, err := clipAugmentParam(p)
+	augmentOn, err := clipAugmentParam(p)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func loadCremad(opt data.Options) (*data.Set, error) {
 	var splits [2][]clipSample
 	for k, list := range lists {
 		// The training list keeps every frame of a clip when training reads choose frames at random.
-		if splits[k], err = resolveClips("cremad", list, cfg.source, entries[k], cfg.resolver(k == 0 && augment), skip); err != nil {
+		if splits[k], err = resolveClips("cremad", list, cfg.source, entries[k], cfg.resolver(k == 0 && augmentOn), skip); err != nil {
 			return nil, err
 		}
 	}
@@ -180,18 +180,12 @@ func loadCremad(opt data.Options) (*data.Set, error) {
 		},
 	}
 	digest := digestParams(p.used)
-	mk := func(split string, s []clipSample) *data.Split {
-		src := &clipSource{dataset: "cremad", split: split, digest: digest, cache: cacheDir, root: cfg.dir, samples: s, read: cfg.read}
-		if split == "train" && augment {
-			src.augment = cfg.readAugmented
-		}
-		return src.dataSplit()
+	tmpl := clipSource{dataset: "cremad", digest: digest, cache: cacheDir, root: cfg.dir, read: cfg.read}
+	var augment func(c *clipSample, dst [][]float32, r *rand.Rand) error
+	if augmentOn {
+		augment = cfg.readAugmented
 	}
-	set.Train, set.Val, set.Test = mk("train", train), mk("val", val), mk("test", splits[1])
-	if err := set.Finish(); err != nil {
-		return nil, err
-	}
-	return set, nil
+	return finishClipSet(set, tmpl, augment, train, val, splits[1])
 }
 
 // readCremadList parses "clip,EMO" rows.

@@ -90,7 +90,7 @@ func loadKS(opt data.Options) (*data.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	augment, err := clipAugmentParam(p)
+	augmentOn, err := clipAugmentParam(p)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func loadKS(opt data.Options) (*data.Set, error) {
 	var splits [2][]clipSample
 	for k, part := range parts {
 		// The training list keeps every frame of a clip when training reads choose frames at random.
-		if splits[k], err = resolveClips("ks", part.list, source, entries[k], cfg.resolver(part, k == 0 && augment), skip); err != nil {
+		if splits[k], err = resolveClips("ks", part.list, source, entries[k], cfg.resolver(part, k == 0 && augmentOn), skip); err != nil {
 			return nil, err
 		}
 	}
@@ -126,18 +126,12 @@ func loadKS(opt data.Options) (*data.Set, error) {
 		},
 	}
 	digest := digestParams(p.used)
-	mk := func(split string, s []clipSample) *data.Split {
-		src := &clipSource{dataset: "ks", split: split, digest: digest, cache: cacheDir, root: dir, samples: s, read: cfg.read}
-		if split == "train" && augment {
-			src.augment = cfg.readAugmented
-		}
-		return src.dataSplit()
+	tmpl := clipSource{dataset: "ks", digest: digest, cache: cacheDir, root: dir, read: cfg.read}
+	var augment func(c *clipSample, dst [][]float32, r *rand.Rand) error
+	if augmentOn {
+		augment = cfg.readAugmented
 	}
-	set.Train, set.Val, set.Test = mk("train", train), mk("val", val), mk("test", splits[1])
-	if err := set.Finish(); err != nil {
-		return nil, err
-	}
-	return set, nil
+	return finishClipSet(set, tmpl, augment, train, val, splits[1])
 }
 
 // ksParts finds the two list files (train.txt or my_train.txt, test.txt or my_test.txt) and names

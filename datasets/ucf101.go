@@ -186,14 +186,8 @@ func loadUCF101(opt data.Options) (*data.Set, error) {
 		delete(digestUsed, "modalities")
 	}
 	digest := digestParams(digestUsed)
-	mk := func(split string, s []clipSample) *data.Split {
-		return (&clipSource{dataset: "ucf101", split: split, digest: digest, cache: cacheDir, root: dir, samples: s, read: cfg.read}).dataSplit()
-	}
-	set.Train, set.Val, set.Test = mk("train", train), mk("val", val), mk("test", splits[1])
-	if err := set.Finish(); err != nil {
-		return nil, err
-	}
-	return set, nil
+	tmpl := clipSource{dataset: "ucf101", digest: digest, cache: cacheDir, root: dir, read: cfg.read}
+	return finishClipSet(set, tmpl, nil, train, val, splits[1])
 }
 
 // ucfListFiles finds classInd.txt, trainlist0N.txt and testlist0N.txt in dir or dir/ucfTrainTestlist.

@@ -168,7 +168,7 @@ func loadVGGSound(opt data.Options) (*data.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	augment, err := clipAugmentParam(p)
+	augmentOn, err := clipAugmentParam(p)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +199,7 @@ func loadVGGSound(opt data.Options) (*data.Set, error) {
 	var splits [2][]clipSample
 	for k, part := range []string{"train", "test"} {
 		// The training rows keep every frame of a clip when training reads choose frames at random.
-		if splits[k], err = resolveClips("vggsound", list+" ("+part+" rows)", cfg.source, entries[k], cfg.resolver(part, k == 0 && augment), skip); err != nil {
+		if splits[k], err = resolveClips("vggsound", list+" ("+part+" rows)", cfg.source, entries[k], cfg.resolver(part, k == 0 && augmentOn), skip); err != nil {
 			return nil, err
 		}
 	}
@@ -238,18 +238,12 @@ func loadVGGSound(opt data.Options) (*data.Set, error) {
 	}
 	// The class order is part of what the labels mean.
 	digest := digestParams(p.used) + ",classes=" + strings.Join(classes, "|")
-	mk := func(split string, s []clipSample) *data.Split {
-		src := &clipSource{dataset: "vggsound", split: split, digest: digest, cache: cacheDir, root: cfg.dir, samples: s, read: cfg.read}
-		if split == "train" && augment {
-			src.augment = cfg.readAugmented
-		}
-		return src.dataSplit()
+	tmpl := clipSource{dataset: "vggsound", digest: digest, cache: cacheDir, root: cfg.dir, read: cfg.read}
+	var augment func(c *clipSample, dst [][]float32, r *rand.Rand) error
+	if augmentOn {
+		augment = cfg.readAugmented
 	}
-	set.Train, set.Val, set.Test = mk("train", train), mk("val", val), mk("test", splits[1])
-	if err := set.Finish(); err != nil {
-		return nil, err
-	}
-	return set, nil
+	return finishClipSet(set, tmpl, augment, train, val, splits[1])
 }
 
 // readVGGSoundCSV parses vggsound.csv (encoding/csv: labels with commas are quoted). Rows whose split
