@@ -26,6 +26,9 @@ func init() {
 	C.mallopt(C.M_MMAP_THRESHOLD, 1<<20)
 }
 
-// ReleaseFreeMemory returns memory that libtorch has freed to the operating system (malloc_trim);
-// the trainer calls it when a cell ends.
-func ReleaseFreeMemory() { C.malloc_trim(0) }
+// ReleaseFreeMemory returns memory that libtorch has freed to the operating system: the CPU cache's
+// blocks (cpucache.go), then glibc's free memory (malloc_trim). The trainer calls it when a cell ends.
+func ReleaseFreeMemory() {
+	releaseCPUCache()
+	C.malloc_trim(0)
+}

@@ -2,5 +2,6 @@
 
 package torchrt
 
-// ReleaseFreeMemory is a no-op where the C allocator is not glibc's.
-func ReleaseFreeMemory() {}
+// ReleaseFreeMemory frees the CPU cache's blocks (cpucache.go); there is no malloc_trim where the C
+// allocator is not glibc's.
+func ReleaseFreeMemory() { releaseCPUCache() }
