@@ -279,6 +279,19 @@ fi
 #     with gotch's C++ wrapper, which carries the libtorch flags.
 cp scripts/gotch/cpu_cache.cpp vendor/github.com/sugarme/gotch/libtch/bench_cpu_cache.cpp
 
+# 13. libtorch 2.1's torch::optim::SGD::step formats every parameter's TensorImpl pointer into a string to
+#     find its momentum buffer (~4 µs per parameter per step, a fifth of a small model's step); ato_sgd
+#     builds scripts/gotch/sgd.cpp's SGD instead: the same ops in the same order, buffers keyed by pointer.
+cp scripts/gotch/sgd.cpp vendor/github.com/sugarme/gotch/libtch/bench_sgd.cpp
+sgd_line='          return new torch::optim::SGD(vector<torch::Tensor>(), options);)'
+if grep -qF "$sgd_line" vendor/github.com/sugarme/gotch/libtch/torch_api.cpp; then
+  perl -0pi -e 's/\n(optimizer ato_sgd\()/\ntorch::optim::Optimizer *bench_new_sgd(const torch::optim::SGDOptions &options); \/\/ bench_sgd.cpp (scripts\/setup.sh, patch 13)\n$1/; s/          return new torch::optim::SGD\(vector<torch::Tensor>\(\), options\);\)/          return bench_new_sgd(options);)/' vendor/github.com/sugarme/gotch/libtch/torch_api.cpp
+fi
+if ! grep -qF '          return bench_new_sgd(options);)' vendor/github.com/sugarme/gotch/libtch/torch_api.cpp || ! grep -q '^torch::optim::Optimizer \*bench_new_sgd' vendor/github.com/sugarme/gotch/libtch/torch_api.cpp; then
+  echo "setup: expected ato_sgd's torch::optim::SGD in gotch's libtch/torch_api.cpp; gotch changed?" >&2
+  exit 1
+fi
+
 libtch=vendor/github.com/sugarme/gotch/libtch
 ldflags="-L$libtorch/lib -Wl,-rpath,$libtorch/lib -Wl,--no-as-needed -ltorch_cpu -lc10"
 if [[ $cuda == 1 && "$source_kind" == "pypi-wheel-cuda" ]]; then
