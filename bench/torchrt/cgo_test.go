@@ -1,6 +1,7 @@
 package torchrt
 
 import (
+	"math"
 	"runtime"
 	"testing"
 
@@ -71,4 +72,32 @@ func TestNoGradRestoresPreviousMode(t *testing.T) {
 	if y := x.MustMulScalar(ts.FloatScalar(2), false); !y.MustRequiresGrad() {
 		t.Fatal("grad mode off after NoGrad")
 	}
+}
+
+// A scope hands out one scalar per value until it drops (0 and -0 apart), frees each once, and after
+// Drop makes fresh ones.
+func TestScopeScalarsPerValue(t *testing.T) {
+	s := NewScope()
+	live := ts.LiveScalars
+	a, b, c, z, nz := s.Scalar(0.5), s.Scalar(0.5), s.Scalar(-1), s.Scalar(0), s.Scalar(math.Copysign(0, -1))
+	if a != b || a == c || z == nz {
+		t.Fatalf("scalars per value: 0.5 twice same %v, 0.5 vs -1 same %v, 0 vs -0 same %v", a == b, a == c, z == nz)
+	}
+	if n := ts.LiveScalars - live; n != 4 {
+		t.Fatalf("%d scalars made for 4 values", n)
+	}
+	x := ts.MustOnes([]int64{2}, gotch.Float, gotch.CPU)
+	defer x.MustDrop()
+	y := s.T(x.MustMulScalar(b, false))
+	if v := y.Float64Values(); v[0] != 0.5 || v[1] != 0.5 {
+		t.Fatalf("x·0.5 = %v", v)
+	}
+	s.Drop()
+	if ts.LiveScalars != live {
+		t.Fatalf("Drop left %d scalars", ts.LiveScalars-live)
+	}
+	if d := s.Scalar(0.5); d == a {
+		t.Fatal("a dropped scalar was handed out again")
+	}
+	s.Drop()
 }

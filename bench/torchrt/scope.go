@@ -1,6 +1,8 @@
 package torchrt
 
 import (
+	"math"
+
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -14,6 +16,7 @@ import (
 type Scope struct {
 	tensors []*ts.Tensor
 	scalars []*ts.Scalar
+	values  []float64 // values[i] is scalars[i]'s value
 }
 
 // NewScope returns an empty scope.
@@ -25,13 +28,21 @@ func (s *Scope) T(t *ts.Tensor) *ts.Tensor {
 	return t
 }
 
-// Scalar returns a libtorch scalar that stays alive until Drop, which frees it. Without a scope a
-// scalar waits for a garbage-collector finalizer, and the collector rarely runs when the memory is
-// in C (scalars piled up over a long sweep); a temporary like x.MustMulScalar(ts.FloatScalar(2), false)
-// could also be finalized during the C call that reads it.
+// Scalar returns a libtorch scalar of value v that stays alive until Drop, which frees it. Without a
+// scope a scalar waits for a garbage-collector finalizer, and the collector rarely runs when the memory
+// is in C (scalars piled up over a long sweep); a temporary like x.MustMulScalar(ts.FloatScalar(2),
+// false) could also be finalized during the C call that reads it. A value asked for again before Drop
+// gets the same scalar (scalars are immutable): a DMI step asks for 46 scalars of a dozen values, and
+// each made costs two cgo calls.
 func (s *Scope) Scalar(v float64) *ts.Scalar {
+	for i, w := range s.values {
+		if w == v && math.Signbit(w) == math.Signbit(v) { // 0 and -0 are different scalars
+			return s.scalars[i]
+		}
+	}
 	sc := ts.FloatScalar(v)
 	s.scalars = append(s.scalars, sc)
+	s.values = append(s.values, v)
 	return sc
 }
 
@@ -50,6 +61,7 @@ func (s *Scope) Drop() {
 		s.scalars[i] = nil
 	}
 	s.scalars = s.scalars[:0]
+	s.values = s.values[:0]
 }
 
 // Keep removes t from the scope so that it outlives Drop; the caller then owns it.
