@@ -15,6 +15,8 @@ package torchrt
 import "C"
 
 import (
+	"runtime"
+
 	_ "github.com/sugarme/gotch/libtch" // links the wrapper that defines the symbols above
 )
 
@@ -38,8 +40,14 @@ func SetGradEnabled(on bool) (prev bool) {
 	return C.at_grad_set_enabled(b) == 1
 }
 
-// NoGrad runs fn with grad mode off and restores the previous mode, also if fn panics.
+// NoGrad runs fn with grad mode off and restores the previous mode, also if fn panics. Grad mode is
+// per OS thread, so the goroutine stays on its thread meanwhile (LockOSThread nests: inside the
+// trainer, which holds its thread for the whole cell, this changes nothing). Without it a caller that
+// had not locked its thread (bench.Build's initialisation in a test) could move to another thread
+// between the two calls and run fn with gradients on.
 func NoGrad(fn func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	prev := SetGradEnabled(false)
 	defer SetGradEnabled(prev)
 	fn()
