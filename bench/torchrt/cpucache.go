@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync/atomic"
 )
 
 // DefaultCPUCacheMB is the default budget of cached free CPU memory, in MiB. A small model's step
@@ -44,7 +45,15 @@ func init() {
 
 // SetCPUCache makes the caching allocator libtorch's CPU allocator with a budget of budget cached free
 // bytes (0: nothing is cached).
-func SetCPUCache(budget int64) { C.bench_cpu_cache_install(C.uint64_t(budget)) }
+func SetCPUCache(budget int64) {
+	cpuCacheBudget.Store(budget)
+	C.bench_cpu_cache_install(C.uint64_t(budget))
+}
+
+var cpuCacheBudget atomic.Int64
+
+// CPUCacheBudget is the cache's budget of free bytes.
+func CPUCacheBudget() int64 { return cpuCacheBudget.Load() }
 
 // CPUCacheBytes reports the free bytes the cache holds.
 func CPUCacheBytes() int64 { return int64(C.bench_cpu_cache_bytes()) }
