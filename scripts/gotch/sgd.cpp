@@ -13,7 +13,9 @@
 // TestSGDMatchesLibtorch checks both paths.
 #include <torch/torch.h>
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include <cstring>
 #include <unordered_map>
@@ -24,6 +26,7 @@
 
 namespace {
 
+#if defined(__x86_64__)
 // fusedUpdate is one parameter's SGD update in a single pass, computing per element exactly what the op
 // sequence of libtorch's step computes: ATen's add with alpha (a + alpha·b) is one fused multiply-add on
 // CPUs with FMA (probed at start-up by fusedMatchesATen: without a match the op sequence runs), its mul
@@ -94,6 +97,12 @@ __attribute__((target("fma"))) bool fusedMatchesATen() {
     return false;
   }
 }
+
+#else
+// Elsewhere (no AVX2/FMA code here) the op sequence always runs.
+void fusedUpdate(float*, const float*, float*, int64_t, float, bool, float, float, bool, bool, float) {}
+bool fusedMatchesATen() { return false; }
+#endif
 
 bool fusedOK() {
   static const bool ok = fusedMatchesATen();  // once per process
