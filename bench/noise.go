@@ -20,8 +20,8 @@ import (
 type Noise struct {
 	r    *rand.Rand
 	dev  gotch.Device
-	cur  []float32      // the chunk being used; cur[pos:] are the next values of the stream
-	pos  int            //
+	cur  []float32 // the chunk being used; cur[pos:] are the next values of the stream
+	pos  int
 	next chan []float32 // the chunk being drawn ahead (nil: none)
 	free []float32      // a used chunk, for the next fill
 	out  []float32      // reused: a tensor's values, copied into it

@@ -13,7 +13,7 @@ import (
 // what it was made (zeros), not as the block's old contents; ReleaseFreeMemory empties the cache;
 // with a budget of 0 nothing is kept.
 func TestCPUCacheReusesAndReleases(t *testing.T) {
-	defer SetCPUCache(DefaultCPUCacheMB << 20)
+	defer SetCPUCache(CPUCacheBudget()) // the budget this process runs with
 	if !CPUCacheActive() {
 		t.Fatal("libtorch's CPU allocator is not the cache")
 	}
@@ -55,7 +55,7 @@ func TestCPUCacheReusesAndReleases(t *testing.T) {
 
 // The cache's size classes: 64 bytes, then four per octave; a tensor's block is at least its size.
 func TestCPUCacheSizeClasses(t *testing.T) {
-	defer SetCPUCache(DefaultCPUCacheMB << 20)
+	defer SetCPUCache(CPUCacheBudget()) // the budget this process runs with
 	SetCPUCache(1 << 30)
 	for _, c := range []struct{ floats, class int64 }{{1, 64}, {16, 64}, {17, 80}, {32, 128}, {33, 160}, {1000, 4096}, {1025, 5120}, {300_000, 1 << 20 * 5 / 4}} {
 		ReleaseFreeMemory()

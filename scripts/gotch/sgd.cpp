@@ -144,37 +144,32 @@ class BenchSGD final : public torch::optim::SGD {
         if (!grad.defined()) {
           continue;
         }
-        if (fused_ && fusable(p, grad, momentum != 0 ? &buffers_[p.unsafeGetTensorImpl()] : nullptr)) {
-          float* buf = nullptr;
-          bool first = false;
-          if (momentum != 0) {
-            auto& b = buffers_[p.unsafeGetTensorImpl()];
-            if (!b.defined()) {
-              b = torch::empty_like(p, at::MemoryFormat::Contiguous);
-              first = true;
-            }
-            buf = b.data_ptr<float>();
+        // The momentum buffer, looked up once (nullptr without momentum; undefined before the first step).
+        torch::Tensor* buf = momentum != 0 ? &buffers_[p.unsafeGetTensorImpl()] : nullptr;
+        if (fused_ && fusable(p, grad, buf)) {
+          bool first = buf != nullptr && !buf->defined();
+          if (first) {
+            *buf = torch::empty_like(p, at::MemoryFormat::Contiguous);
           }
-          fusedUpdate(p.data_ptr<float>(), grad.data_ptr<float>(), buf, p.numel(), float(weight_decay),
-                      weight_decay != 0, float(momentum), float(1 - dampening), nesterov, first,
-                      float(-1 * options.lr()));
+          fusedUpdate(p.data_ptr<float>(), grad.data_ptr<float>(), buf != nullptr ? buf->data_ptr<float>() : nullptr,
+                      p.numel(), float(weight_decay), weight_decay != 0, float(momentum), float(1 - dampening),
+                      nesterov, first, float(-1 * options.lr()));
           continue;
         }
         torch::Tensor d_p = grad;
         if (weight_decay != 0) {
           d_p = d_p.add(p, weight_decay);
         }
-        if (momentum != 0) {
-          auto& buf = buffers_[p.unsafeGetTensorImpl()];
-          if (!buf.defined()) {
-            buf = torch::clone(d_p).detach();
+        if (buf != nullptr) {
+          if (!buf->defined()) {
+            *buf = torch::clone(d_p).detach();
           } else {
-            buf.mul_(momentum).add_(d_p, 1 - dampening);
+            buf->mul_(momentum).add_(d_p, 1 - dampening);
           }
           if (nesterov) {
-            d_p = d_p.add(buf, momentum);
+            d_p = d_p.add(*buf, momentum);
           } else {
-            d_p = buf;
+            d_p = *buf;
           }
         }
         p.add_(d_p, -1 * options.lr());
